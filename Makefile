@@ -1,0 +1,63 @@
+# lanman.server: set-up, demo and tests on a Debian/Ubuntu machine (run as root).
+# `make demo` and `make test` each do the whole set-up first; nothing else needs installing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+COLLECTIONS := build/collections
+LINK := $(COLLECTIONS)/ansible_collections/lanman/server
+SANITY_ROOT := build/sanity/ansible_collections/lanman/server
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+
+.PHONY: setup system-packages demo test unit lab e2e sanity build clean
+
+setup: system-packages $(BIN)/.installed $(LINK)
+
+# Samba from the distribution: the real server the demo and the tests talk to.
+system-packages:
+	@command -v smbd >/dev/null && command -v rpcclient >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    samba smbclient >/dev/null; }
+
+$(BIN)/.installed: tests/requirements.txt requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+# Ansible finds the collection as lanman.server through this link to the repository.
+$(LINK):
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+demo: setup
+	$(BIN)/python tests/demo.py
+
+test: setup unit lab e2e sanity
+
+unit:
+	$(BIN)/python -m pytest tests/unit -q
+
+lab:
+	$(BIN)/python -m pytest tests/lab -q
+
+e2e:
+	$(BIN)/python -m pytest tests/e2e -q
+
+# ansible-test needs the collection in a real ansible_collections/lanman/server folder, with
+# a git repository of its own (build/ is ignored by ours, so it would see no files).
+# Its sanity venvs bootstrap pip from a host we cannot reach: see tests/sanity/get_pip_standin.py.
+sanity: setup
+	mkdir -p $(HOME)/.ansible/test/cache
+	cp tests/sanity/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	rm -rf build/sanity && mkdir -p $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && git init -q && git add -A
+	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --venv --requirements \
+	  --python $$($(CURDIR)/$(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+build: setup
+	mkdir -p build/dist
+	$(BIN)/ansible-galaxy collection build --force --output-path build/dist .
+
+clean:
+	rm -rf build .pytest_cache

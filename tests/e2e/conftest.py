@@ -1,0 +1,177 @@
+"""End-to-end fixtures: real smbd servers on loopback, real sessions, Ansible itself.
+
+Every test gets client addresses of its own (127.0.<n>.x), so sessions that a previous test's
+holder is still tearing down never mix into what a test asserts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.lab.holder import SessionHolder, SessionSpec
+from tests.lab.samba import SambaServer, allocate_server_address
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CALLBACKS = Path(__file__).resolve().parent / 'callback_plugins'
+
+ADMIN = ('labadmin', 'Adm1n!secret-e2e')
+OPERATOR = ('laboper', 'Op3r!secret-e2e')
+USERS = {'alice': 'Al1ce!pw', 'bob': 'B0b!pw', 'carol': 'C4rol!pw'}
+# Bounded: each test takes one 127.0.<n>.0/24 block of client addresses.
+_CLIENT_BLOCKS = itertools.count(1)
+
+
+@dataclass
+class Server:
+    name: str
+    address: str
+    samba: SambaServer
+
+
+@pytest.fixture(scope='session')
+def servers():
+    """Two Samba servers with an admin, a list-only operator and three plain users."""
+    started = []
+    try:
+        for index in range(2):
+            address = allocate_server_address()
+            samba = SambaServer(address=address)
+            samba.add_user(*ADMIN, role='admin')
+            samba.add_user(*OPERATOR, role='operator')
+            for user, password in USERS.items():
+                samba.add_user(user, password, role='user')
+            samba.start()
+            started.append(Server(f'fs{index + 1}', address, samba))
+        yield started
+    finally:
+        for server in started:
+            server.samba.stop()
+
+
+class Clients:
+    """Per-test client addresses and session holders."""
+
+    def __init__(self) -> None:
+        self.block = next(_CLIENT_BLOCKS)
+        if self.block > 250:
+            raise RuntimeError('out of client address blocks')
+        self._holders: list[SessionHolder] = []
+
+    def address(self, host: int) -> str:
+        return f'127.0.{self.block}.{host}'
+
+    def hold(self, server: Server, specs: list[tuple[int, str, int]]) -> list[tuple[str, str]]:
+        """Open sessions (client host number, user, open files); returns their (client, user)."""
+        sessions = [SessionSpec(self.address(host), user, _password(user), files)
+                    for host, user, files in specs]
+        holder = SessionHolder(server.address, 445, sessions)
+        self._holders.append(holder)
+        holder.start()
+        return [(spec.source_address, spec.username) for spec in sessions]
+
+    def stop(self) -> None:
+        for holder in self._holders:
+            holder.stop()
+
+
+def _password(user: str) -> str:
+    return {ADMIN[0]: ADMIN[1], OPERATOR[0]: OPERATOR[1]}.get(user) or USERS[user]
+
+
+@pytest.fixture
+def clients():
+    held = Clients()
+    yield held
+    held.stop()
+
+
+def inventory(tmp_path: Path, servers: list[Server], *, user=ADMIN, connection='winrm',
+              extra: str = '') -> Path:
+    """An inventory as a Windows shop writes it: WinRM connection and port, admin credentials.
+
+    The modules must run on the controller anyway and must not take ansible_port as SMB port.
+    """
+    lines = ['[fileservers]']
+    for server in servers:
+        lines.append(f'{server.name} ansible_host={server.address} {extra}')
+    lines += ['', '[fileservers:vars]', f'ansible_connection={connection}', 'ansible_port=5986',
+              'ansible_winrm_transport=ntlm', f'ansible_user={user[0]}',
+              f'ansible_password={user[1]}']
+    path = tmp_path / 'inventory.ini'
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
+@dataclass
+class Run:
+    rc: int
+    output: str
+    results: list[dict]
+
+    def by_host(self, task: str | None = None) -> dict[str, dict]:
+        return {item['host']: item['result'] for item in self.results
+                if task is None or item['task'] == task}
+
+    def task(self, name: str) -> dict[str, dict]:
+        return self.by_host(name)
+
+    def status(self, task: str | None = None) -> dict[str, str]:
+        """Per host: ok, failed, unreachable or skipped (Ansible keeps 'failed' out of results)."""
+        return {item['host']: item['status'] for item in self.results
+                if task is None or item['task'] == task}
+
+
+def _run(argv: list[str], tmp_path: Path, env_extra: dict | None = None, timeout=180) -> Run:
+    record = tmp_path / f'record-{next(_RUNS)}.json'
+    env = dict(os.environ,
+               ANSIBLE_COLLECTIONS_PATH=str(REPO / 'build' / 'collections'),
+               ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED='record',
+               ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_HOST_KEY_CHECKING='False',
+               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', RECORD_FILE=str(record),
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'))
+    env.update(env_extra or {})
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=tmp_path, check=False)
+    results = json.loads(record.read_text()) if record.exists() else []
+    return Run(done.returncode, done.stdout + done.stderr, results)
+
+
+_RUNS = itertools.count()
+
+
+@pytest.fixture
+def ansible(tmp_path):
+    """ansible <pattern> -i INV -m MODULE -a ARGS ..."""
+    def run(inventory_path: Path, module: str, args: str = '', *extra: str, pattern='fileservers',
+            env: dict | None = None) -> Run:
+        argv = [str(BIN / 'ansible'), pattern, '-i', str(inventory_path), '-m', module]
+        if args:
+            argv += ['-a', args]
+        return _run(argv + list(extra), tmp_path, env)
+    return run
+
+
+@pytest.fixture
+def playbook(tmp_path):
+    def run(inventory_path: Path, text: str, *extra: str, env: dict | None = None) -> Run:
+        path = tmp_path / f'play-{next(_RUNS)}.yml'
+        path.write_text(text)
+        return _run([str(BIN / 'ansible-playbook'), '-i', str(inventory_path), str(path)]
+                    + list(extra), tmp_path, env)
+    return run
+
+
+def mine(records: list[dict], clients: Clients) -> list[tuple[str, str]]:
+    """The (client, user) of the records that belong to this test's clients, sorted."""
+    prefix = f'127.0.{clients.block}.'
+    return sorted((rec['client'], rec['username']) for rec in records
+                  if rec['client'].startswith(prefix))

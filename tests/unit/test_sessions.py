@@ -1,0 +1,137 @@
+"""The session record, levels, filters and selection (module_utils/_sessions.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.lanman.server.plugins.module_utils._errors import OptionError
+from ansible_collections.lanman.server.plugins.module_utils._sessions import (
+    SESSION_KEYS, Pair, check_client, check_username, hide_own_session, levels_to_try,
+    make_record, matches, select_pairs, unc_client_name,
+)
+
+FULL_ENTRY = {'cname': '\\\\10.0.0.5\x00', 'username': 'Alice\x00', 'num_opens': 3,
+              'time': 120, 'idle_time': 30, 'user_flags': 0, 'cltype_name': 'Windows\x00',
+              'transport': '\\Device\\NetbiosSmb\x00'}
+
+
+@pytest.mark.parametrize('level, present', [
+    (0, {'client'}),
+    (1, {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted'}),
+    (2, {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
+         'client_type'}),
+    (10, {'client', 'username', 'active_seconds', 'idle_seconds'}),
+    (502, set(SESSION_KEYS)),
+])
+def test_record_has_every_key_and_null_for_what_the_level_lacks(level, present):
+    record = make_record(level, FULL_ENTRY)
+    assert list(record) == list(SESSION_KEYS)
+    assert {key for key, value in record.items() if value is not None} == present
+
+
+def test_record_values_are_normalized():
+    record = make_record(502, FULL_ENTRY)
+    assert record == {'client': '10.0.0.5', 'username': 'Alice', 'open_files': 3,
+                      'active_seconds': 120, 'idle_seconds': 30, 'guest': False,
+                      'encrypted': True, 'client_type': 'Windows',
+                      'transport': '\\Device\\NetbiosSmb'}
+
+
+@pytest.mark.parametrize('flags, guest, encrypted', [
+    (0, False, True), (1, True, True), (2, False, False), (3, True, False),
+])
+def test_user_flags(flags, guest, encrypted):
+    record = make_record(1, dict(FULL_ENTRY, user_flags=flags))
+    assert (record['guest'], record['encrypted']) == (guest, encrypted)
+
+
+def test_samba_underflowed_age_reads_as_zero():
+    assert make_record(1, dict(FULL_ENTRY, time=0xFFFFFFFF))['active_seconds'] == 0
+
+
+def test_auto_tries_richest_first_and_skips_level_0_when_a_user_is_needed():
+    assert levels_to_try('auto', need_username=False) == [502, 2, 1, 10, 0]
+    assert levels_to_try('auto', need_username=True) == [502, 2, 1, 10]
+    assert levels_to_try('10', need_username=True) == [10]
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('10.0.0.5', '10.0.0.5'), ('\\\\10.0.0.5', '10.0.0.5'), ('WKS01', 'WKS01'),
+    ('wks01.example.com', 'wks01.example.com'), ('::1', '::1'), ('[::1]', '[::1]'),
+])
+def test_client_accepted(value, expected):
+    assert check_client('client', value) == expected
+
+
+@pytest.mark.parametrize('value, fragment', [
+    ('', 'must not be empty'), ('   ', 'must not be empty'), ('a\x00b', 'control character'),
+    ('a\nb', 'control character'), ('bad name', 'not an IP address or host name'),
+    ('a;b', 'not an IP address or host name'), ('//host', 'not an IP address or host name'),
+])
+def test_client_rejected(value, fragment):
+    with pytest.raises(OptionError, match=fragment) as caught:
+        check_client('client', value)
+    assert str(caught.value).startswith('client: ')
+
+
+@pytest.mark.parametrize('value, fragment', [
+    ('', 'must not be empty'), (' ', 'must not be empty'), ('al\x01ice', 'control character'),
+    ('DOM\\alice', 'cannot be part of a Windows user name'), ('*', 'cannot be part'),
+    ('a' * 257, 'at most 256'),
+])
+def test_username_rejected(value, fragment):
+    with pytest.raises(OptionError, match=fragment):
+        check_username('username', value)
+
+
+def test_unc_client_name_adds_the_prefix_windows_requires():
+    assert unc_client_name('10.0.0.5') == '\\\\10.0.0.5'
+
+
+def rec(client, username, idle=0, active=100):
+    return {'client': client, 'username': username, 'open_files': 0, 'active_seconds': active,
+            'idle_seconds': idle, 'guest': False, 'encrypted': True, 'client_type': None,
+            'transport': None}
+
+
+def test_filters_compare_without_case():
+    record = rec('WKS01', 'Alice')
+    assert matches(record, client='wks01', username='ALICE')
+    assert not matches(record, client='wks02', username=None)
+    assert not matches(record, client=None, username='bob')
+
+
+def test_own_session_hidden_youngest_of_its_pair_only():
+    older = rec('127.0.0.1', 'admin', active=500)
+    ours = rec('127.0.0.1', 'admin', active=0)
+    other = rec('127.0.1.1', 'admin', active=0)
+    assert hide_own_session([older, ours, other], Pair('127.0.0.1', 'admin')) == [older, other]
+    assert hide_own_session([other], Pair('127.0.0.1', 'admin')) == [other]
+
+
+def test_selection_closes_whole_pairs_only():
+    a1, a2 = rec('c1', 'alice', idle=100), rec('c1', 'alice', idle=5)
+    b = rec('c2', 'bob', idle=100)
+    chosen = select_pairs([a1, a2, b], client=None, username=None, min_idle_seconds=60,
+                          exclude_usernames=[], own=None)
+    assert [pair for pair, _members in chosen.to_close] == [Pair('c2', 'bob')]
+    assert chosen.kept_partial == [a1]
+
+
+def test_selection_never_closes_the_own_pair_or_excluded_users():
+    mine = rec('127.0.0.1', 'Admin')
+    alice = rec('c1', 'alice')
+    carol = rec('c1', 'CAROL')
+    chosen = select_pairs([mine, alice, carol], client=None, username=None, min_idle_seconds=None,
+                          exclude_usernames=['carol'], own=Pair('127.0.0.1', 'admin'))
+    assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
+    assert chosen.kept_own == [mine]
+
+
+def test_selection_applies_filters():
+    sessions = [rec('c1', 'alice'), rec('c2', 'alice'), rec('c1', 'bob')]
+    chosen = select_pairs(sessions, client='C1', username='alice', min_idle_seconds=None,
+                          exclude_usernames=[], own=None)
+    assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
+    assert select_pairs(sessions, client='c9', username=None, min_idle_seconds=None,
+                        exclude_usernames=[], own=None).to_close == []
