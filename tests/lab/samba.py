@@ -1,0 +1,457 @@
+"""Throwaway Samba servers for tests and the demo lab.
+
+Each ``SambaServer`` owns one directory holding its ``smb.conf``, its databases (passdb, group
+mapping, secrets, locks), its pid files, its log and the ``[data]`` share.  The recipe and the
+measured facts behind it are in ``/work/shared/design/samba-lab.md``.
+
+Rights on a standalone Samba (see samba-lab.md, "Rights on Samba"):
+
+* NetrSessionEnum needs ``BUILTIN\\Administrators`` (S-1-5-32-544) in the caller's token;
+* NetrSessionDel needs uid 0 or ``Domain Admins`` (``<local SID>-512``).
+
+Every server therefore gets two Unix groups of its own, named after its address and port: one
+mapped to ``Domain Admins`` (which is also made a member of ``BUILTIN\\Administrators``) and one
+mapped to ``BUILTIN\\Administrators`` only.  The group mapping lives in the server's own state
+directory, so it is per server; Unix group *membership* is system-wide, which is why the groups
+are per server and why ``add_user`` sets the membership of both groups exactly, every time.
+
+Only loopback addresses are accepted: traffic to any other address would leave the machine.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import grp
+import ipaddress
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+__all__ = [
+    "ROLES",
+    "Role",
+    "SHARE_NAME",
+    "SambaError",
+    "SambaServer",
+    "allocate_server_address",
+    "cmdline",
+    "find_processes",
+    "require_loopback",
+    "signal_all",
+    "stop_server_at",
+    "wait_gone",
+]
+
+Role = Literal["admin", "operator", "user"]
+ROLES: tuple[Role, ...] = ("admin", "operator", "user")
+
+SHARE_NAME = "data"
+CONF_NAME = "smb.conf"
+# Subdirectories of a server's base directory; each one is a separate smb.conf setting so that
+# no two servers share a database, a socket or a pid file.
+_DIRS = {
+    "private dir": "private",
+    "lock directory": "lock",
+    "state directory": "state",
+    "cache directory": "cache",
+    "pid directory": "pid",
+    "ncalrpc dir": "ncalrpc",
+}
+# smbd writes smbd.pid; smbd starts samba-dcerpcd on demand, detached from itself, and that
+# daemon (with its rpcd_* workers) outlives smbd unless it is stopped too.
+_PID_FILES = ("smbd.pid", "samba-dcerpcd.pid")
+
+_POLL_SECONDS = 0.1
+_USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Well-known SIDs and RIDs ([MS-DTYP] 2.4.2.4): BUILTIN\Administrators and Domain Admins.
+_BUILTIN_ADMINISTRATORS_SID = "S-1-5-32-544"
+_DOMAIN_ADMINS_RID = 512
+
+
+class SambaError(RuntimeError):
+    """A lab server could not be configured, started or stopped."""
+
+
+def require_loopback(address: str) -> str:
+    """Return ``address`` if it is an IPv4 loopback address (127.0.0.0/8), else raise."""
+    if not ipaddress.IPv4Address(address).is_loopback:
+        raise ValueError(f"lab address {address!r} is not in 127.0.0.0/8")
+    return address
+
+
+# Addresses handed out by allocate_server_address(): 127.0.0.2 .. 127.0.0.9 are left for the
+# demo lab (``python -m tests.lab up``) and for people trying the collection by hand.
+_FIRST_ALLOCATED = 10
+_LAST_ALLOCATED = 250
+# One lock file per address.  A process that hands out an address keeps it locked (flock) until
+# it exits, so test runs in parallel processes never pick the same address; the kernel drops
+# the locks of a process that dies, however it dies.
+_ALLOCATION_DIR = Path(tempfile.gettempdir()) / "samba-lab-addresses"
+_allocation_lock = threading.Lock()
+_held_address_locks: dict[int, int] = {}  # last octet -> open, locked file descriptor
+
+
+def _lock_address(octet: int) -> bool:
+    """Lock 127.0.0.<octet> for this process; False if another process holds it or it is in use."""
+    fd = os.open(_ALLOCATION_DIR / f"127.0.0.{octet}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    if _port_accepts(f"127.0.0.{octet}", 445):  # e.g. a lab started by hand with --first-address
+        os.close(fd)
+        return False
+    _held_address_locks[octet] = fd
+    return True
+
+
+def allocate_server_address(count: int = 1) -> str:
+    """Return the first of ``count`` consecutive free addresses in 127.0.0.10 .. 127.0.0.250.
+
+    Each address is handed out once per process and locked against other processes (see
+    ``_ALLOCATION_DIR``), so servers of concurrent test runs never share an address (they all
+    listen on port 445).  Raises ``SambaError`` when no such block is left.
+    """
+    with _allocation_lock:
+        _ALLOCATION_DIR.mkdir(exist_ok=True)
+        run: list[int] = []  # consecutive addresses locked so far
+        octet = max(_held_address_locks, default=_FIRST_ALLOCATED - 1) + 1
+        while octet <= _LAST_ALLOCATED:
+            if _lock_address(octet):
+                run.append(octet)
+                if len(run) == count:
+                    return f"127.0.0.{run[0]}"
+            else:
+                run = []  # a gap: start again after it (what was locked stays this process's)
+            octet += 1
+        raise SambaError(f"no {count} free consecutive lab server addresses left in 127.0.0.10 .. 127.0.0.250")
+
+
+def cmdline(pid: int) -> list[str]:
+    """Return the argv of ``pid``; empty if it is gone or a zombie (a zombie's cmdline is empty).
+
+    Zombies are common here: smbd daemonizes, so its processes end as children of PID 1, which
+    reaps them only after a while.
+    """
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
+
+
+def find_processes(matches: Callable[[list[str]], bool]) -> list[int]:
+    """Return the pids of live processes (not zombies, not this one) whose argv ``matches``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            argv = cmdline(int(entry.name))
+            if argv and matches(argv):
+                pids.append(int(entry.name))
+    return pids
+
+
+def _uses_conf(conf: str) -> Callable[[list[str]], bool]:
+    """Match ``smbd -s <conf>`` and ``--configfile=<conf>`` (samba-dcerpcd, rpcd_* workers).
+
+    Ending in the path, not containing it: ``<conf>.bak`` of another server must not match.
+    """
+    return lambda argv: any(arg.endswith(conf) for arg in argv)
+
+
+def signal_all(pids: list[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def wait_gone(matches: Callable[[list[str]], bool], timeout: float) -> list[int]:
+    """Wait (bounded) until ``find_processes(matches)`` is empty; return the pids still there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = find_processes(matches)
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def stop_server_at(base_dir: Path, timeout: float = 5.0) -> None:
+    """Stop every process of the lab server whose directory is ``base_dir``.
+
+    TERM the pids in the pid files (only if they still belong to this server: pids get reused),
+    wait for every process whose command line holds the config path, KILL what is left.  Works
+    without the ``SambaServer`` object, e.g. from ``python -m tests.lab down``.
+    """
+    conf = str(Path(base_dir) / CONF_NAME)
+    pid_dir = Path(base_dir) / _DIRS["pid directory"]
+    for name in _PID_FILES:
+        pid = _read_pid(pid_dir / name)
+        if pid is not None and _uses_conf(conf)(cmdline(pid)):
+            signal_all([pid], signal.SIGTERM)
+    left = wait_gone(_uses_conf(conf), timeout)
+    if left:
+        signal_all(left, signal.SIGKILL)
+        left = wait_gone(_uses_conf(conf), 2.0)
+    if left:
+        raise SambaError(f"processes of {conf} survived SIGKILL: {left}")
+
+
+def _require_searchable(directory: Path) -> None:
+    """Raise unless unprivileged users may pass through ``directory`` and all its parents.
+
+    Not ``force user = root`` on the share instead: Samba counts a session's open files
+    (``num_opens``) by the Unix uid that opened them, so files opened as root count for nobody.
+    """
+    for path in (directory, *directory.resolve().parents):
+        if path.exists() and not path.stat().st_mode & stat.S_IXOTH:
+            raise SambaError(f"lab users cannot reach a share under {directory}: {path} is not searchable "
+                             "by others (pytest's tmp_path is not); leave base_dir unset for a temp dir")
+
+
+def _run(argv: list[str], stdin: str | None = None, ok_codes: tuple[int, ...] = (0,)) -> str:
+    """Run a Samba or shadow tool; raise ``SambaError`` with its output if it fails."""
+    # shadow's tools wait up to 15 s for the /etc/passwd and /etc/group locks of a concurrent run
+    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode not in ok_codes:
+        raise SambaError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr or result.stdout}")
+    return result.stdout
+
+
+def _port_accepts(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class SambaServer:
+    """One throwaway ``smbd`` listening on ``address:port`` (loopback only).
+
+    Users may be added before or after ``start()``: ``smbpasswd`` and ``net groupmap`` write the
+    server's databases directly, and smbd reads passdb and Unix groups at every logon.
+
+    Use as a context manager (``with SambaServer(...) as server:``), or call ``start()`` and
+    ``stop()``; an atexit hook stops servers that are still running when the process exits.
+    """
+
+    def __init__(
+        self,
+        address: str = "127.0.0.2",
+        port: int = 445,
+        base_dir: Path | str | None = None,
+        extra_global: dict[str, str] | None = None,
+    ) -> None:
+        self.address = require_loopback(address)
+        self.port = port
+        # A directory we created is ours to delete on stop(); a given one is left for the caller
+        # (the logs and databases help when a test fails).
+        self._owns_dir = base_dir is None
+        self.base_dir = Path(tempfile.mkdtemp(prefix="samba-lab-")) if base_dir is None else Path(base_dir)
+        if self.base_dir.exists() and any(self.base_dir.iterdir()):
+            raise SambaError(f"{self.base_dir} is not empty: a lab server needs a fresh directory")
+        self.extra_global = dict(extra_global or {})
+        self._groups_mapped = False
+        # Per-server Unix groups (see module docstring).  A name identifies the listening
+        # socket, which only one running server can hold at a time.
+        octets = self.address.split(".")
+        group_stem = f"smblab_{octets[2]}_{octets[3]}_{port}"
+        self.admin_group = f"{group_stem}_admins"
+        self.operator_group = f"{group_stem}_operators"
+        _require_searchable(self.base_dir.parent)
+        self._write_config()
+
+    # -- layout -----------------------------------------------------------------------------
+    @property
+    def conf_path(self) -> Path:
+        return self.base_dir / CONF_NAME
+
+    @property
+    def share_path(self) -> Path:
+        return self.base_dir / SHARE_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.base_dir / "log.smbd"
+
+    @property
+    def pid_dir(self) -> Path:
+        return self.base_dir / _DIRS["pid directory"]
+
+    def _write_config(self) -> None:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        # smbd opens share files as the logged-on Unix user (an unprivileged account), who must
+        # be able to reach and write the share; mkdtemp makes 0700 directories.  The databases
+        # stay private all the same: their tdb files are 0600.
+        self.base_dir.chmod(0o755)
+        for sub in _DIRS.values():
+            (self.base_dir / sub).mkdir()
+        self.share_path.mkdir()
+        self.share_path.chmod(0o1777)
+        settings = {
+            "server role": "standalone server",
+            "passdb backend": f"tdbsam:{self.base_dir / 'private' / 'passdb.tdb'}",
+            "interfaces": f"{self.address}/8",
+            "bind interfaces only": "yes",
+            "smb ports": str(self.port),
+            "disable netbios": "yes",
+            "load printers": "no",
+            "printing": "bsd",
+            "printcap name": "/dev/null",
+            "disable spoolss": "yes",
+            "map to guest": "never",
+            "usershare path": "",
+            "log file": str(self.log_path),
+            **{key: str(self.base_dir / sub) for key, sub in _DIRS.items()},
+            **self.extra_global,
+        }
+        lines = ["[global]"]
+        lines += [f"    {key} = {value}" for key, value in settings.items()]
+        lines += [f"[{SHARE_NAME}]", f"    path = {self.share_path}", "    read only = no", ""]
+        self.conf_path.write_text("\n".join(lines))
+
+    # -- users ------------------------------------------------------------------------------
+    def add_user(self, name: str, password: str, role: Role = "user") -> None:
+        """Create (idempotently) ``name`` with ``password`` and give it ``role`` on this server.
+
+        ``admin`` may list and close sessions, ``operator`` may list only (NetrSessionDel → 5),
+        ``user`` may do neither (NetrSessionEnum → 5).  Calling it again with another role or
+        password changes them.  Works before and after ``start()``.
+        """
+        if not _USERNAME_RE.match(name):
+            raise ValueError(f"user name {name!r} is not a valid Unix account name")
+        if role not in ROLES:
+            raise ValueError(f"role {role!r} is not one of {ROLES}")
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            # exit 9 (name in use): a concurrent test run created it in the meantime
+            _run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", name], ok_codes=(0, 9))
+        self._map_groups()
+        self._set_member(self.admin_group, name, role == "admin")
+        self._set_member(self.operator_group, name, role == "operator")
+        # -a adds the user or, if present, sets the password; the password goes twice on stdin.
+        _run(["smbpasswd", "-c", str(self.conf_path), "-s", "-a", name], stdin=f"{password}\n{password}\n")
+
+    def _map_groups(self) -> None:
+        """Create this server's two Unix groups and map them (once per server directory)."""
+        if self._groups_mapped:
+            return
+        for group in (self.admin_group, self.operator_group):
+            _run(["groupadd", "-f", group])
+        net = ["net", "-s", str(self.conf_path)]
+        # "SID for domain X is: S-1-5-21-..."; the first call also creates the SID.
+        local_sid = _run([*net, "getlocalsid"]).split()[-1]
+        _run([*net, "groupmap", "add", "ntgroup=Domain Admins", f"unixgroup={self.admin_group}",
+              f"rid={_DOMAIN_ADMINS_RID}", "type=domain"])
+        _run([*net, "groupmap", "add", f"sid={_BUILTIN_ADMINISTRATORS_SID}",
+              f"unixgroup={self.operator_group}", "type=builtin", "ntgroup=Administrators"])
+        _run([*net, "groupmap", "addmem", _BUILTIN_ADMINISTRATORS_SID, f"{local_sid}-{_DOMAIN_ADMINS_RID}"])
+        self._groups_mapped = True
+
+    @staticmethod
+    def _set_member(group: str, user: str, member: bool) -> None:
+        if (user in grp.getgrnam(group).gr_mem) != member:
+            _run(["gpasswd", "-a" if member else "-d", user, group])
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        """Start smbd and wait (bounded) until ``address:port`` accepts connections."""
+        if self.is_running():
+            raise SambaError(f"server {self.conf_path} is already running")
+        if _port_accepts(self.address, self.port):
+            raise SambaError(f"{self.address}:{self.port} is already taken by another server")
+        _running.add(self)
+        _run(["smbd", "-s", str(self.conf_path), "-D"])
+        deadline = time.monotonic() + timeout
+        while not _port_accepts(self.address, self.port):
+            if time.monotonic() >= deadline:
+                log_tail = self._log_tail()  # before stop() removes a directory it created
+                self.stop()
+                raise SambaError(f"smbd did not listen on {self.address}:{self.port} within {timeout} s; "
+                                 f"end of {self.log_path}:\n{log_tail}")
+            time.sleep(_POLL_SECONDS)
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def is_running(self) -> bool:
+        """Whether the main smbd process of this server is alive (not a zombie)."""
+        pid = _read_pid(self.pid_dir / "smbd.pid")
+        return pid is not None and _uses_conf(str(self.conf_path))(cmdline(pid))
+
+    def processes(self) -> list[int]:
+        """Pids of every live process of this server (smbd, samba-dcerpcd, rpcd_* workers)."""
+        return find_processes(_uses_conf(str(self.conf_path)))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every process of this server; idempotent.  Deletes a directory it created."""
+        try:
+            stop_server_at(self.base_dir, timeout)
+        finally:
+            _running.discard(self)
+        if self._owns_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL every process of this server at once (for tests of a server dying mid-run)."""
+        signal_all(self.processes(), signal.SIGKILL)
+        left = wait_gone(_uses_conf(str(self.conf_path)), 2.0)
+        if left:
+            raise SambaError(f"processes of {self.conf_path} survived SIGKILL: {left}")
+
+    def __enter__(self) -> SambaServer:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # __exit__ will not run: release the directory and anything started
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"SambaServer({self.address}:{self.port}, {self.base_dir})"
+
+
+# Servers started and not yet stopped in this process: the atexit safety net stops them even if
+# a test forgot to (it cannot help against SIGKILL of the test process).
+_running: set[SambaServer] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_running):
+        try:
+            server.stop()
+        except SambaError as exc:
+            print(f"tests.lab: could not stop {server!r}: {exc}", file=sys.stderr)
