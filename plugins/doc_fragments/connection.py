@@ -41,7 +41,8 @@ options:
   connection_password:
     description:
       - Password of O(connection_username).
-      - Defaults to the host's C(ansible_password) when the task runs for an inventory host.
+      - Defaults to the host's C(ansible_password) when the task runs for an inventory host,
+        unless the task gives O(connection_nt_hash).
       - Mutually exclusive with O(connection_nt_hash).
     type: str
   connection_domain:

@@ -21,7 +21,7 @@ from ._errors import (
     NetSessionError, OptionError,
 )
 from ._sessions import (
-    Pair, Selection, hide_own_session, level_has_username, levels_to_try, make_record, matches,
+    Pair, Selection, hide_own_session, levels_to_try, make_record, matches,
     needs_same_right, unc_client_name,
 )
 
@@ -97,16 +97,15 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
     if username is not None:
         need_username = True
     candidates = levels_to_try(level, need_username=need_username)
-    if not level_has_username(candidates[0]) and need_username:
-        raise OptionError('level', f"level {candidates[0]} records carry no user name, so a "
-                                   "username filter cannot be applied; use 1, 2, 10, 502 or auto")
     unc_client = unc_client_name(client) if client is not None else None
     refused: NetSessionError | None = None
     refused_level = None
+    tried = []
     for candidate in candidates:
         if refused is not None and refused.code == ERROR_ACCESS_DENIED \
                 and needs_same_right(candidate, refused_level):
             continue
+        tried.append(str(candidate))
         try:
             # NetSessionGetInfo (both filters) has no level 502: filter that user here instead.
             server_user = username if candidate != 502 or unc_client is None else None
@@ -124,6 +123,7 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
         return Enumeration(candidate, [rec for rec in records
                                        if matches(rec, client=client, username=username)])
     # Only reached after a refusal: the first candidate is always tried.
+    refused.detail = f"level auto tried {', '.join(tried)}; the server refused each"
     raise refused
 
 

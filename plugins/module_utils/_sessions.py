@@ -211,6 +211,7 @@ class Selection(NamedTuple):
     to_close: list[tuple[Pair, list[dict[str, Any]]]]
     kept_own: list[dict[str, Any]]
     kept_partial: list[dict[str, Any]]
+    kept_unnamed: list[dict[str, Any]]
 
 
 def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, username: str | None,
@@ -235,16 +236,19 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, usern
             return False
         return min_idle_seconds is None or (rec['idle_seconds'] or 0) >= min_idle_seconds
 
-    to_close, kept_own, kept_partial = [], [], []
+    to_close, kept_own, kept_partial, kept_unnamed = [], [], [], []
     for members in pairs.values():
         chosen = [rec for rec in members if wanted(rec)]
         if not chosen:
             continue
         pair = Pair.of(members[0])
-        if own is not None and pair.same_as(own):
+        if not pair.client or not pair.username:
+            # An empty name in NetrSessionDel means "any": it would close other users' sessions.
+            kept_unnamed.extend(chosen)
+        elif own is not None and pair.same_as(own):
             kept_own.extend(chosen)
         elif len(chosen) < len(members):
             kept_partial.extend(chosen)
         else:
             to_close.append((pair, members))
-    return Selection(to_close, kept_own, kept_partial)
+    return Selection(to_close, kept_own, kept_partial, kept_unnamed)

@@ -83,26 +83,29 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
             raise NetSessionError(RPC_S_PROTOCOL_ERROR, 'RPC_S_PROTOCOL_ERROR', operation=operation,
                                   server=server, detail=str(error.error_string or error)) from None
         raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
-    except (NetBIOSTimeout, socket.timeout, TimeoutError):
-        raise NetSessionError(ERROR_SEM_TIMEOUT, None, operation=operation, server=server,
-                              detail=f"no answer within connect_timeout ({timeout} s)") from None
-    except ConnectionRefusedError:
-        raise NetSessionError(ERROR_BAD_NETPATH, None, operation=operation, server=server,
-                              detail='connection refused') from None
-    except (ConnectionResetError, BrokenPipeError, NetBIOSError) as error:
-        raise NetSessionError(ERROR_NETNAME_DELETED, None, operation=operation, server=server,
-                              detail=f"connection lost ({_plain(error)})") from None
-    except OSError as error:
-        raise NetSessionError(ERROR_BAD_NETPATH, None, operation=operation, server=server,
-                              detail=_plain(error)) from None
+    except (NetBIOSTimeout, NetBIOSError, OSError) as error:
+        code, detail = _network_failure(error, timeout)
+        raise NetSessionError(code, None, operation=operation, server=server, detail=detail) from None
     except Exception as error:  # a malformed answer that impacket failed to decode
         raise NetSessionError(RPC_S_PROTOCOL_ERROR, 'RPC_S_PROTOCOL_ERROR', operation=operation,
                               server=server, detail=f"undecodable answer ({type(error).__name__})"
                               ) from None
 
 
-def _plain(error: BaseException) -> str:
-    return getattr(error, 'strerror', None) or str(error) or type(error).__name__
+def _network_failure(error: BaseException, timeout: int) -> tuple[int, str]:
+    """The Win32 code a Windows client reports for a failed connection, and what happened."""
+    # impacket's connect re-raises the socket's error as the second argument of its own.
+    if isinstance(error, OSError) and len(error.args) == 2 and isinstance(error.args[1], OSError):
+        error = error.args[1]
+    if isinstance(error, (NetBIOSTimeout, socket.timeout, TimeoutError)):
+        return ERROR_SEM_TIMEOUT, f"no answer within connect_timeout ({timeout} s)"
+    if isinstance(error, ConnectionRefusedError):
+        return ERROR_BAD_NETPATH, 'connection refused'
+    if isinstance(error, socket.gaierror):
+        return ERROR_BAD_NETPATH, f"name not resolved ({error.strerror})"
+    if isinstance(error, (ConnectionError, NetBIOSError)):
+        return ERROR_NETNAME_DELETED, 'connection lost'
+    return ERROR_BAD_NETPATH, getattr(error, 'strerror', None) or type(error).__name__
 
 
 def _kerberos_name(code: int) -> str:
@@ -137,20 +140,24 @@ class SmbTransport(SessionTransport):
         nt_hash = params['connection_nt_hash'] or ''
         with _failures_as(f"connect (SMB port {params['port']})", server, timeout):
             smb = SMBConnection(server, server, sess_port=params['port'], timeout=timeout)
-            try:
-                if params['auth'] == 'kerberos':
+        try:
+            if params['auth'] == 'kerberos':
+                kdc = params['kdc_host'] or 'found through DNS'
+                with _failures_as(f"Kerberos logon (KDC {kdc})", server, timeout):
                     smb.kerberosLogin(user, password, domain, '', nt_hash, kdcHost=params['kdc_host'])
-                else:
+            else:
+                with _failures_as('NTLM logon', server, timeout):
                     smb.login(user, password, domain, '', nt_hash)
+            with _failures_as(r'bind to \pipe\srvsvc', server, timeout):
                 rpc = rpc_transport.SMBTransport(server, params['port'], r'\srvsvc', smb_connection=smb)
                 rpc.set_connect_timeout(timeout)
                 dce = rpc.get_dce_rpc()
                 dce.connect()
                 dce.bind(srvs.MSRPC_UUID_SRVS)
                 local_address = smb.getSMBServer().get_socket().getsockname()[0]
-            except BaseException:
-                _quietly_close(smb)
-                raise
+        except BaseException:
+            _quietly_close(smb)
+            raise
         return cls(server, timeout, smb, dce, Pair(local_address, user or None))
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._backend import close_pairs, list_sessions, open_transport
 from ._errors import NetSessionError, OptionError
-from ._sessions import check_client, check_username, select_pairs
+from ._sessions import check_client, check_username, level_has_username, select_pairs
 
 __all__ = ['execute', 'netsession_info', 'netsession_delete']
 
@@ -63,8 +63,12 @@ def netsession_info(params: Mapping[str, Any], *, check_mode: bool, diff: bool) 
     """List the sessions on one server (NetSessionEnum / NetSessionGetInfo)."""
     _check_connection(params)
     client, username = _filters(params)
+    level = params['level']
+    if username is not None and level != 'auto' and not level_has_username(int(level)):
+        raise OptionError('level', f"level {level} records carry no user name, so a username "
+                                   "filter cannot be applied; use 1, 2, 10, 502 or auto")
     with open_transport(params) as transport:
-        found = list_sessions(transport, level=params['level'], client=client, username=username)
+        found = list_sessions(transport, level=level, client=client, username=username)
         return dict(_result_base(transport, found.level), sessions=found.sessions)
 
 
@@ -101,6 +105,10 @@ def netsession_delete(params: Mapping[str, Any], *, check_mode: bool, diff: bool
         warnings.append(f"{len(selection.kept_partial)} matching session(s) were left open "
                         "because other sessions of the same client and user do not match "
                         "(NetSessionDel closes a client and user's sessions all at once)")
+    if selection.kept_unnamed:
+        warnings.append(f"{len(selection.kept_unnamed)} matching session(s) were left open "
+                        "because the server reports no client or user name for them, and "
+                        "NetSessionDel would take an empty name to mean every client or user")
     closed_ids = {id(rec) for rec in report.closed + report.already_gone}
     result.update(changed=bool(report.closed), closed=report.closed,
                   already_gone=report.already_gone)

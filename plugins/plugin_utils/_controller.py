@@ -51,7 +51,10 @@ class ControllerAction(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = dict(self._host_defaults(task_vars))
+        args = self._host_defaults(task_vars)
+        if 'connection_nt_hash' in self._task.args:
+            # An explicit NT hash replaces the host's password rather than conflicting with it.
+            args.pop('connection_password', None)
         args.update(self._task.args)
 
         validation = ArgumentSpecValidator(self.ARGUMENT_SPEC).validate(args)

@@ -11,7 +11,6 @@ INFO = 'lanman.server.netsession_info'
 DELETE = 'lanman.server.netsession_delete'
 
 
-
 def wait_gone(ansible, inv, clients, gone, host='fs1'):
     """The test's sessions still listed, once the closed ones are gone (Samba drops a closed
     session's connection about 0.2 s after NetrSessionDel returns); bounded to 5 s."""

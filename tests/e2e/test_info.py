@@ -106,3 +106,5 @@ def test_plain_user_is_refused_with_access_denied(servers, ansible, tmp_path):
     assert run.status() == {'fs1': 'failed'}
     assert (result['code'], result['code_name']) == (5, 'ERROR_ACCESS_DENIED')
     assert 'ERROR_ACCESS_DENIED (5)' in result['msg']
+    # 502, 2 and 1 need the same right: after 502 is refused only 10 is worth asking.
+    assert 'level auto tried 502, 10' in result['msg']

@@ -135,3 +135,12 @@ def test_selection_applies_filters():
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
     assert select_pairs(sessions, client='c9', username=None, min_idle_seconds=None,
                         exclude_usernames=[], own=None).to_close == []
+
+
+def test_selection_never_closes_a_session_without_a_user_name():
+    anonymous = rec('c1', '')
+    alice = rec('c1', 'alice')
+    chosen = select_pairs([anonymous, alice], client='c1', username=None, min_idle_seconds=None,
+                          exclude_usernames=[], own=None)
+    assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
+    assert chosen.kept_unnamed == [anonymous]
