@@ -9,7 +9,7 @@ LINK := $(COLLECTIONS)/ansible_collections/lanman/server
 SANITY_ROOT := build/sanity/ansible_collections/lanman/server
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup system-packages demo test unit lab e2e sanity build clean
+.PHONY: setup system-packages demo test unit lab e2e changelog sanity build clean
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
@@ -30,9 +30,9 @@ $(LINK):
 	ln -sfn $(CURDIR) $@
 
 demo: setup
-	$(BIN)/python tests/demo.py
+	$(BIN)/python tests/demo/run.py
 
-test: setup unit lab e2e sanity
+test: setup unit lab e2e changelog sanity
 
 unit:
 	$(BIN)/python -m pytest tests/unit -q
@@ -42,6 +42,9 @@ lab:
 
 e2e:
 	$(BIN)/python -m pytest tests/e2e -q
+
+changelog:
+	$(BIN)/antsibull-changelog lint
 
 # ansible-test needs the collection in a real ansible_collections/lanman/server folder, with
 # a git repository of its own (build/ is ignored by ours, so it would see no files).
