@@ -107,37 +107,33 @@ def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
     return {key: (values[key] if key in carried else None) for key in SESSION_KEYS}
 
 
-def _has_control_character(text: str) -> bool:
-    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+def _check_name(option: str, value: str, kind: str) -> None:
+    """What every name filter must be: not blank (Samba reads '' as "everyone"), no controls."""
+    if not value.strip():
+        raise OptionError(option, f"must not be empty (an empty {kind} name would match every "
+                                  f"session on Samba); leave the option out to match any {kind}")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise OptionError(option, f"{value!r} contains a control character or NUL")
 
 
 def check_client(option: str, value: str) -> str:
     """Validate a client filter; return it without the optional leading ``\\\\``."""
-    if not value.strip():
-        raise OptionError(option, "must not be empty (an empty client name would match every "
-                                  "session on Samba); leave the option out to match any client")
-    if _has_control_character(value):
-        raise OptionError(option, f"{value!r} contains a control character or NUL")
+    _check_name(option, value, 'client')
     name = value[2:] if value.startswith('\\\\') else value
-    if name.startswith('[') and name.endswith(']'):
-        name = name[1:-1]
+    address = name[1:-1] if name.startswith('[') and name.endswith(']') else name
     try:
-        ipaddress.ip_address(name)
+        ipaddress.ip_address(address)
     except ValueError:
-        if not _HOST_NAME.match(name):
+        if not _HOST_NAME.match(address):
             raise OptionError(option, f"{value!r} is not an IP address or host name; allowed: an "
                                       "IPv4 or IPv6 address or a NetBIOS/DNS name, optionally "
                                       "with one leading \\\\") from None
-    return value[2:] if value.startswith('\\\\') else value
+    return name
 
 
 def check_username(option: str, value: str) -> str:
     """Validate a user name used as a filter."""
-    if not value.strip():
-        raise OptionError(option, "must not be empty (an empty user name would match every "
-                                  "session on Samba); leave the option out to match any user")
-    if _has_control_character(value):
-        raise OptionError(option, f"{value!r} contains a control character or NUL")
+    _check_name(option, value, 'user')
     forbidden = sorted(set(value) & _USERNAME_FORBIDDEN)
     if forbidden:
         raise OptionError(option, f"{value!r} contains {''.join(forbidden)!r}, which cannot be "

@@ -17,7 +17,7 @@ from ._backend import close_pairs, list_sessions, open_transport
 from ._errors import NetSessionError, OptionError
 from ._sessions import check_client, check_username, level_has_username, select_pairs
 
-__all__ = ['execute', 'netsession_info', 'netsession_delete']
+__all__ = ['execute', 'run_module', 'netsession_info', 'netsession_delete']
 
 _MAX_PORT = 65535
 _MAX_TIMEOUT = 3600
@@ -136,3 +136,14 @@ def execute(operation: Callable[..., dict[str, Any]], params: Mapping[str, Any],
                   'operation': error.operation, 'server': error.server}
         result.update(error.partial)
         return result
+
+
+def run_module(argument_spec: Mapping[str, Any], operation: Callable[..., dict[str, Any]]) -> None:
+    """A module's ``main()``, for when a module runs without its action plugin."""
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(argument_spec=dict(argument_spec), supports_check_mode=True)
+    result = execute(operation, module.params, check_mode=module.check_mode, diff=module._diff)
+    if result.get('failed'):
+        module.fail_json(**result)
+    module.exit_json(**result)

@@ -178,19 +178,12 @@ code_name:
   sample: ERROR_ACCESS_DENIED
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.lanman.server.plugins.module_utils._options import DELETE_ARGUMENT_SPEC
-from ansible_collections.lanman.server.plugins.module_utils._tasks import execute, netsession_delete
+from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_delete, run_module
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=DELETE_ARGUMENT_SPEC, supports_check_mode=True)
-    result = execute(netsession_delete, module.params, check_mode=module.check_mode,
-                     diff=module._diff)
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(DELETE_ARGUMENT_SPEC, netsession_delete)
 
 
 if __name__ == '__main__':
