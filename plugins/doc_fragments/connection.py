@@ -13,8 +13,10 @@ options:
   server:
     description:
       - Host name or IP address of the Windows or Samba file server to query.
-      - When the task runs for an inventory host, defaults to that host's C(ansible_host), else
-        its inventory name.
+      - When the task runs for an inventory host, defaults to the address its connection plugin
+        would use (C(ansible_host), or the plugin's own variable such as C(ansible_winrm_host)
+        or C(ansible_ssh_host)), else its inventory name. With C(delegate_to) it is still the
+        inventory host's address, never the delegate's.
     type: str
     required: true
   port:
@@ -34,15 +36,18 @@ options:
     default: auto
   connection_username:
     description:
-      - User to log on to the server as (not a session filter).
-      - Defaults to the host's C(ansible_user) when the task runs for an inventory host.
+      - User to log on to the server as (not a session filter). C(DOMAIN\\user) is split into
+        domain and user when O(connection_domain) is not set.
+      - Defaults to the user the host's connection plugin would use (C(ansible_user),
+        C(ansible_winrm_user), C(ansible_ssh_user), C(remote_user), C(-u) ...).
       - Required with O(auth=ntlm).
     type: str
   connection_password:
     description:
       - Password of O(connection_username).
-      - Defaults to the host's C(ansible_password) when the task runs for an inventory host,
-        unless the task gives O(connection_nt_hash).
+      - Defaults to the password the host's connection plugin would use (C(ansible_password),
+        C(ansible_winrm_password), C(ansible_ssh_pass) ...), unless the task gives
+        O(connection_nt_hash).
       - Mutually exclusive with O(connection_nt_hash).
     type: str
   connection_domain:

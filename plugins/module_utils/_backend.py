@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 from ._errors import (
     ERROR_ACCESS_DENIED, ERROR_INVALID_LEVEL, NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND,
-    NetSessionError, OptionError,
+    NetSessionError,
 )
 from ._sessions import (
-    Pair, Selection, hide_own_session, levels_to_try, make_record, matches,
+    OwnSession, Pair, Selection, hide_own_session, levels_to_try, make_record, matches,
     needs_same_right, unc_client_name,
 )
 
@@ -57,8 +57,8 @@ class SessionTransport(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def own_session(self) -> Pair | None:
-        """The (client, user) the server sees for this transport's own SMB session, if any."""
+    def own_session(self) -> OwnSession | None:
+        """How the server may report this transport's own SMB session; None if it has none."""
 
     def close(self) -> None:
         """Release the connection; must not raise."""
@@ -75,16 +75,16 @@ def open_transport(params: Mapping[str, Any]) -> SessionTransport:
 
     The transport's library is imported only here, for the backend that was chosen.
     """
-    backend = params['backend']
-    if backend in ('auto', 'smb'):
-        from ._smb import SmbTransport
-        return SmbTransport.connect(params)
-    raise OptionError('backend', f"{backend!r} is not supported; allowed: {', '.join(BACKEND_CHOICES)}")
+    # 'auto' and 'smb' are the only choices the argument spec allows so far.
+    from ._smb import SmbTransport
+    return SmbTransport.connect(params)
 
 
 class Enumeration(NamedTuple):
     level: int
     sessions: list[dict[str, Any]]
+    own_found: bool
+    """Whether the module's own session was in the server's answer (and left out)."""
 
 
 def list_sessions(transport: SessionTransport, *, level: str | int, client: str | None,
@@ -119,9 +119,10 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
             else:
                 raise
         records = [make_record(candidate, entry) for entry in entries]
-        records = hide_own_session(records, transport.own_session)
+        records, own_found = hide_own_session(records, transport.own_session)
         return Enumeration(candidate, [rec for rec in records
-                                       if matches(rec, client=client, username=username)])
+                                       if matches(rec, client=client, username=username)],
+                           own_found)
     # Only reached after a refusal: the first candidate is always tried.
     refused.detail = f"level auto tried {', '.join(tried)}; the server refused each"
     raise refused
@@ -147,14 +148,21 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
         return CloseReport([rec for _pair, members in selection.to_close for rec in members], gone)
     for index, (pair, members) in enumerate(selection.to_close):
         try:
-            transport.delete(unc_client_name(pair.client), pair.username)
+            try:
+                transport.delete(unc_client_name(pair.client), pair.username)
+            except NetSessionError as error:
+                if error.code == NERR_CLIENT_NAME_NOT_FOUND or (
+                        error.code == ERROR_ACCESS_DENIED
+                        and not _pair_present(transport, pair, level)):
+                    gone.extend(members)
+                    continue
+                raise
         except NetSessionError as error:
-            if error.code == NERR_CLIENT_NAME_NOT_FOUND or (
-                    error.code == ERROR_ACCESS_DENIED and not _pair_present(transport, pair, level)):
-                gone.extend(members)
-                continue
+            # Whatever failed (the close, or the check whether the pair is gone): say exactly
+            # what was done before it.
             error.partial = {
                 'closed': closed,
+                'already_gone': gone,
                 'not_closed': [rec for _pair, rest in selection.to_close[index:] for rec in rest],
             }
             raise

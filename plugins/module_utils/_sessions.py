@@ -19,7 +19,8 @@ from ._errors import OptionError
 __all__ = [
     'SESSION_KEYS', 'INFO_LEVELS', 'LEVEL_CHOICES', 'levels_to_try', 'needs_same_right',
     'make_record', 'normalize_client', 'check_client', 'check_username', 'unc_client_name',
-    'level_has_username', 'matches', 'hide_own_session', 'Pair', 'Selection', 'select_pairs',
+    'level_has_username', 'matches', 'hide_own_session', 'Pair', 'OwnSession', 'plain_username',
+    'Selection', 'select_pairs',
 ]
 
 # [MS-SRVS] 2.2.4.15 SESSION_INFO_1 sesi1_user_flags.
@@ -93,15 +94,15 @@ def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
     """
     flags = info.get('user_flags')
     values = {
-        'client': normalize_client(info['cname']),
-        'username': info.get('username', '').rstrip('\x00') if 'username' in info else None,
+        'client': normalize_client(info.get('cname') or ''),
+        'username': (info['username'] or '').rstrip('\x00') if 'username' in info else None,
         'open_files': info.get('num_opens'),
         'active_seconds': _seconds(info.get('time')),
         'idle_seconds': _seconds(info.get('idle_time')),
         'guest': bool(flags & SESS_GUEST) if flags is not None else None,
         'encrypted': not flags & SESS_NOENCRYPTION if flags is not None else None,
-        'client_type': info['cltype_name'].rstrip('\x00') if 'cltype_name' in info else None,
-        'transport': info['transport'].rstrip('\x00') if 'transport' in info else None,
+        'client_type': (info['cltype_name'] or '').rstrip('\x00') if 'cltype_name' in info else None,
+        'transport': (info['transport'] or '').rstrip('\x00') if 'transport' in info else None,
     }
     carried = _LEVEL_KEYS[level]
     return {key: (values[key] if key in carried else None) for key in SESSION_KEYS}
@@ -180,25 +181,49 @@ class Pair(NamedTuple):
     def of(cls, record: Mapping[str, Any]) -> 'Pair':
         return cls(record['client'], record['username'])
 
-    def same_as(self, other: 'Pair') -> bool:
-        return (_client_key(self.client) == _client_key(other.client)
-                and (other.username is None or _same_name(self.username, other.username)))
+
+def plain_username(name: str) -> str:
+    """A logon name as servers report it in sessions: without ``DOMAIN\\`` or ``@realm``."""
+    return name.rpartition('\\')[2].partition('@')[0]
 
 
-def hide_own_session(records: list[dict[str, Any]], own: Pair | None) -> list[dict[str, Any]]:
-    """Drop the module's own connection from an enumeration.
+class OwnSession(NamedTuple):
+    """How the server may report the module's own SMB session.
+
+    ``clients`` holds every name the server could give the connection (its source address, and
+    the NetBIOS name the client sent, which Samba reports on port 139); ``username`` is the
+    plain logon name, or None when it is not known (a Kerberos ticket cache).
+    """
+
+    clients: frozenset[str]
+    username: str | None
+
+    @classmethod
+    def of(cls, clients: Iterable[str], username: str | None) -> 'OwnSession':
+        return cls(frozenset(_client_key(name) for name in clients if name),
+                   plain_username(username) if username else None)
+
+    def has_user(self, username: str | None) -> bool:
+        return self.username is None or username is None or _same_name(username, self.username)
+
+    def could_be(self, record: Mapping[str, Any]) -> bool:
+        return _client_key(record['client']) in self.clients and self.has_user(record['username'])
+
+
+def hide_own_session(records: list[dict[str, Any]],
+                     own: OwnSession | None) -> tuple[list[dict[str, Any]], bool]:
+    """Drop the module's own connection from an enumeration; say whether it was found.
 
     A session carries no identifier at these levels: of the sessions that share the module's
-    client address and user, the youngest is ours (it was opened moments ago).
+    client name and user, the youngest is ours (it was opened moments ago).
     """
     if own is None:
-        return records
-    ours = [rec for rec in records if rec['username'] is not None and Pair.of(rec).same_as(own)
-            or rec['username'] is None and _client_key(rec['client']) == _client_key(own.client)]
+        return records, True
+    ours = [rec for rec in records if own.could_be(rec)]
     if not ours:
-        return records
+        return records, False
     youngest = min(ours, key=lambda rec: rec['active_seconds'] or 0)
-    return [rec for rec in records if rec is not youngest]
+    return [rec for rec in records if rec is not youngest], True
 
 
 class Selection(NamedTuple):
@@ -212,12 +237,14 @@ class Selection(NamedTuple):
 
 def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, username: str | None,
                  min_idle_seconds: int | None, exclude_usernames: Iterable[str],
-                 own: Pair | None) -> Selection:
+                 own: OwnSession | None, own_found: bool) -> Selection:
     """Choose the (client, user) pairs to close.
 
     A pair is closed only when every one of its sessions matches (NetSessionDel cannot close
-    one session of a pair and leave the other); a pair that shares the module's own client and
-    user is never closed, since that would cut the module's own connection.
+    one session of a pair and leave the other). A pair that may hold the module's own session
+    is never closed, since that would cut the module's own connection: the pair of its client
+    name and user, or, when the enumeration did not show the module's session (the server sees
+    the controller under a name it cannot know, e.g. behind NAT), every pair of its user.
     """
     excluded = [name.casefold() for name in exclude_usernames]
     pairs: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -241,7 +268,8 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, usern
         if not pair.client or not pair.username:
             # An empty name in NetrSessionDel means "any": it would close other users' sessions.
             kept_unnamed.extend(chosen)
-        elif own is not None and pair.same_as(own):
+        elif own is not None and own.has_user(pair.username) and (
+                not own_found or _client_key(pair.client) in own.clients):
             kept_own.extend(chosen)
         elif len(chosen) < len(members):
             kept_partial.extend(chosen)

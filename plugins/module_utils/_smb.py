@@ -17,9 +17,9 @@ from typing import Any
 from ._backend import SessionTransport
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_MORE_DATA, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT, NERR_SUCCESS,
-    NetSessionError, status_name,
+    RPC_S_PROTOCOL_ERROR, NetSessionError, OptionError, status_name,
 )
-from ._sessions import Pair
+from ._sessions import OwnSession
 
 IMPACKET_IMPORT_ERROR = None
 try:
@@ -40,8 +40,6 @@ __all__ = ['SmbTransport']
 MAX_PREFERRED_LENGTH = 0xFFFFFFFF
 # Bound on ERROR_MORE_DATA round trips: far above any real server's session count per page.
 _MAX_PAGES = 10000
-# [MS-RPCE] 2.2.2.11 / [MS-ERREF] 2.2: an answer that could not be decoded.
-RPC_S_PROTOCOL_ERROR = 1728
 
 _INFO_PREFIX = {0: 'sesi0_', 1: 'sesi1_', 2: 'sesi2_', 10: 'sesi10_', 502: 'sesi502_'}
 
@@ -49,6 +47,11 @@ _INFO_PREFIX = {0: 'sesi0_', 1: 'sesi1_', 2: 'sesi2_', 10: 'sesi10_', 502: 'sesi
 def _wide(text: str | None) -> Any:
     """An NDR string argument: NUL-terminated, or NULL."""
     return NULL if text is None else text + '\x00'
+
+
+def _value(field: Any) -> str | int | None:
+    """A SESSION_INFO field as a plain value; a NULL string pointer becomes None."""
+    return field if isinstance(field, (str, int)) else None
 
 
 def _code_name(code: int) -> str | None:
@@ -80,16 +83,15 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
     except DCERPCException as error:
         code = error.get_error_code()
         if code is None:
-            raise NetSessionError(RPC_S_PROTOCOL_ERROR, 'RPC_S_PROTOCOL_ERROR', operation=operation,
-                                  server=server, detail=str(error.error_string or error)) from None
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
+                                  detail=str(error.error_string or error)) from None
         raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
     except (NetBIOSTimeout, NetBIOSError, OSError) as error:
         code, detail = _network_failure(error, timeout)
         raise NetSessionError(code, None, operation=operation, server=server, detail=detail) from None
-    except Exception as error:  # a malformed answer that impacket failed to decode
-        raise NetSessionError(RPC_S_PROTOCOL_ERROR, 'RPC_S_PROTOCOL_ERROR', operation=operation,
-                              server=server, detail=f"undecodable answer ({type(error).__name__})"
-                              ) from None
+    except Exception as error:  # impacket failed to decode a malformed answer
+        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
+                              detail=f"undecodable answer ({type(error).__name__})") from None
 
 
 def _network_failure(error: BaseException, timeout: int) -> tuple[int, str]:
@@ -119,7 +121,7 @@ class SmbTransport(SessionTransport):
 
     backend = 'smb'
 
-    def __init__(self, server: str, timeout: int, smb: Any, dce: Any, own: Pair) -> None:
+    def __init__(self, server: str, timeout: int, smb: Any, dce: Any, own: OwnSession) -> None:
         self.server = server
         self._timeout = timeout
         self._smb = smb
@@ -129,15 +131,16 @@ class SmbTransport(SessionTransport):
     @classmethod
     def connect(cls, params: Mapping[str, Any]) -> 'SmbTransport':
         if IMPACKET_IMPORT_ERROR is not None:
-            raise NetSessionError(RPC_S_PROTOCOL_ERROR, 'MISSING_LIBRARY', operation='connect',
-                                  server=params['server'],
-                                  detail=f"backend smb needs the Python library impacket on the "
-                                         f"controller: {IMPACKET_IMPORT_ERROR}")
+            raise OptionError('backend', f"smb needs the Python library impacket on the "
+                                         f"controller (pip install impacket): {IMPACKET_IMPORT_ERROR}")
         server, timeout = params['server'], params['connect_timeout']
         user = params['connection_username'] or ''
         password = params['connection_password'] or ''
         domain = params['connection_domain'] or ''
         nt_hash = params['connection_nt_hash'] or ''
+        if not domain and '\\' in user:
+            # impacket takes the domain separately; inventories often say DOMAIN\user.
+            domain, user = user.split('\\', 1)
         with _failures_as(f"connect (SMB port {params['port']})", server, timeout):
             smb = SMBConnection(server, server, sess_port=params['port'], timeout=timeout)
         try:
@@ -158,10 +161,14 @@ class SmbTransport(SessionTransport):
         except BaseException:
             _quietly_close(smb)
             raise
-        return cls(server, timeout, smb, dce, Pair(local_address, user or None))
+        # Over port 445 servers report the source address; over 139 Samba reports the NetBIOS
+        # calling name, which impacket takes from the host name (at most 15 characters).
+        host_name = socket.gethostname()
+        own = OwnSession.of([local_address, host_name, host_name.split('.')[0][:15]], user or None)
+        return cls(server, timeout, smb, dce, own)
 
     @property
-    def own_session(self) -> Pair:
+    def own_session(self) -> OwnSession:
         return self._own
 
     def enumerate(self, level: int, unc_client: str | None,
@@ -184,15 +191,15 @@ class SmbTransport(SessionTransport):
                 # checkError=False: ERROR_MORE_DATA carries a page that must be read, and the
                 # status is checked here for every code alike.
                 answer = self._dce.request(request, checkError=False)
-                status = answer['ErrorCode']
-                if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
-                    raise NetSessionError(status, _code_name(status), operation=operation,
-                                          server=self.server)
-                container = answer['InfoStruct']['SessionInfo'][f'Level{level}']
-                for item in container['Buffer'] or []:
-                    entries.append({field[len(prefix):]: item[field] for field in item.fields
-                                    if field.startswith(prefix)})
-                resume_handle = answer['ResumeHandle']
+            status = answer['ErrorCode']
+            if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
+                raise NetSessionError(status, _code_name(status), operation=operation,
+                                      server=self.server)
+            container = answer['InfoStruct']['SessionInfo'][f'Level{level}']
+            for item in container['Buffer'] or []:
+                entries.append({field[len(prefix):]: _value(item[field]) for field in item.fields
+                                if field.startswith(prefix)})
+            resume_handle = answer['ResumeHandle']
             if status == NERR_SUCCESS:
                 return entries
         raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,

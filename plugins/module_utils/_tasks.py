@@ -92,15 +92,20 @@ def netsession_delete(params: Mapping[str, Any], *, check_mode: bool, diff: bool
                               need_username=True)
         selection = select_pairs(found.sessions, client=client, username=username,
                                  min_idle_seconds=min_idle, exclude_usernames=excluded,
-                                 own=transport.own_session)
+                                 own=transport.own_session, own_found=found.own_found)
         report = close_pairs(transport, selection, level=found.level, check_mode=check_mode)
         result = _result_base(transport, found.level)
 
     warnings = []
-    if selection.kept_own:
+    if selection.kept_own and found.own_found:
         warnings.append(f"{len(selection.kept_own)} matching session(s) were left open because "
                         "they share the client address and user of this module's own "
                         "connection, and closing them would cut it")
+    elif selection.kept_own:
+        warnings.append(f"{len(selection.kept_own)} matching session(s) of the connection's own "
+                        "user were left open: the server did not list the module's own session "
+                        "under a client name it can recognise (NAT, a proxy), so any of them "
+                        "could be it; connect as another account to close them")
     if selection.kept_partial:
         warnings.append(f"{len(selection.kept_partial)} matching session(s) were left open "
                         "because other sessions of the same client and user do not match "

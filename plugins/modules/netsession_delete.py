@@ -19,8 +19,12 @@ description:
   - C(NetSessionDel) closes every session of one client and user at once, so a client and user
     pair is closed only when all of its sessions match the filters (O(min_idle_seconds) may
     match some and not others); the others are left open with a warning.
-  - The module's own connection is never closed, nor any other session of the same client
-    address and user, since closing those would cut the module's own connection.
+  - The module's own connection is never closed, nor any other session of the same client and
+    user, since closing those would cut the module's own connection. When the server does not
+    list the module's session under a client name the module knows (NAT, a proxy), every
+    session of the connection's own user is left open, with a warning.
+  - What matches is decided from the listing taken just before closing; a session of a matching
+    client and user opened between that listing and the close is closed with its pair.
   - A session that disappears before it is closed is reported in RV(already_gone), not as a
     failure.
 author:
@@ -35,7 +39,8 @@ attributes:
     details: Nothing is closed; RV(closed) lists what would be.
   diff_mode:
     support: full
-    details: The matching sessions before, and what is left of them after.
+    details: The sessions selected by O(client) and O(username) (every session with
+      O(all_sessions)) before, and what is left of them after.
   platform:
     platforms: windows, posix
     details: Windows and Samba servers, reached from the controller.
@@ -141,7 +146,7 @@ closed:
       transport: null
 already_gone:
   description: Matching sessions that had been closed by the time the module closed them.
-  returned: success
+  returned: success, and failure part-way through closing
   type: list
   elements: dict
   sample: []
@@ -161,9 +166,14 @@ backend:
   returned: success
   type: str
   sample: smb
+option:
+  description: On a rejected argument, the option that was wrong.
+  returned: failure from a bad argument
+  type: str
+  sample: client
 server:
   description: The server that was acted on.
-  returned: always
+  returned: success and failures after the arguments were accepted
   type: str
   sample: fs01.example.com
 code:

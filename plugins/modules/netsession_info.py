@@ -13,7 +13,9 @@ description:
   - Lists who is connected to a file server, from which client, for how long, and with how many
     open files. It is the remote form of C(NetSessionEnum) and C(NetSessionGetInfo) (MS-SRVS
     C(NetrSessionEnum)).
-  - The session of the module's own connection is never listed.
+  - The session of the module's own connection is not listed. It is recognised by the client
+    names the server may give it (the source address; on port 139 the NetBIOS name); behind
+    NAT the server reports an address the module cannot know, and the session is listed.
   - Filters give the same results on Windows, which applies them itself, and on Samba, which
     ignores them; the module filters every answer again.
 author:
@@ -163,9 +165,14 @@ backend:
   returned: success
   type: str
   sample: smb
+option:
+  description: On a rejected argument, the option that was wrong.
+  returned: failure from a bad argument
+  type: str
+  sample: client
 server:
   description: The server that was queried.
-  returned: always
+  returned: success and failures after the arguments were accepted
   type: str
   sample: fs01.example.com
 code:

@@ -17,23 +17,44 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible import constants as C
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import connection_loader
 
 from ansible_collections.lanman.server.plugins.module_utils._tasks import execute
 
 __all__ = ['ControllerAction']
 
-# Option <- the first of the host's variables that is set. The connection-specific names are the
-# ones the winrm and psrp connection plugins read, so a Windows inventory needs nothing extra.
-# ansible_port is deliberately absent: on such a host it is a WinRM port, never the SMB port.
-_HOST_DEFAULTS = {
-    'server': ('ansible_host', 'ansible_winrm_host', 'ansible_psrp_host'),
-    'connection_username': ('ansible_user', 'ansible_winrm_user', 'ansible_psrp_user'),
-    'connection_password': ('ansible_password', 'ansible_winrm_password', 'ansible_winrm_pass',
-                            'ansible_psrp_password', 'ansible_psrp_pass', 'ansible_pass'),
+# Module option <- the connection plugin options that carry the same thing (winrm and psrp call
+# them remote_addr / remote_user / remote_password, ssh host / remote_user / password).
+# ansible_port is deliberately absent: on a Windows host it is a WinRM port, never the SMB port.
+_CONNECTION_OPTIONS = {
+    'server': ('remote_addr', 'host'),
+    'connection_username': ('remote_user',),
+    'connection_password': ('remote_password', 'password'),
 }
+# With delegate_to, Ansible fills these into task_vars from the delegate when the file server
+# does not set them itself (PlayContext.update_vars): only the file server's own count then.
+_BACKFILLED = frozenset(
+    name for prop in ('remote_addr', 'remote_user', 'password')
+    for name in C.MAGIC_VARIABLE_MAPPING[prop])
+
+
+def _variable_names(connection: str, options: tuple[str, ...]) -> list[str] | None:
+    """The variables a connection plugin reads for the first of ``options`` it has, in
+    precedence order (the last one set wins), or None if it has none of them."""
+    plugin = connection_loader.get(connection, class_only=True)
+    if plugin is None:
+        return None
+    definitions = C.config.get_configuration_definitions('connection', plugin._load_name)
+    for option in options:
+        if option in definitions:
+            return [entry['name'] for entry in definitions[option].get('vars', [])
+                    if entry['name'].startswith('ansible_')]
+    return None
 
 
 class ControllerAction(ActionBase):
@@ -68,20 +89,38 @@ class ControllerAction(ActionBase):
         return remove_values(result, validation._no_log_values)
 
     def _host_defaults(self, task_vars: Mapping[str, Any]) -> dict[str, Any]:
-        """Connection options from the inventory host's own variables.
+        """Connection options of the file server, as its own connection plugin would see them.
 
-        The host's vars are read through ``hostvars`` rather than ``task_vars``: with
-        ``delegate_to`` Ansible back-fills task_vars' ansible_host / ansible_user from the
-        delegate, which would point the module at the delegate instead of the file server.
+        Without delegation the host's connection plugin is configured (never connected) and
+        knows the answer, play vars, ``-u`` and its own variable names included. A plugin that
+        has no such option (local) and delegation fall back to reading the variables with the
+        plugin's own names and precedence; with ``delegate_to`` the back-filled values of the
+        delegate are left out, or the module would query the delegate instead.
         """
         hostname = task_vars.get('inventory_hostname')
         host_vars = task_vars.get('hostvars', {}).get(hostname, {}) if hostname else {}
+        delegated = bool(self._task.delegate_to)
+        connection = (host_vars.get('ansible_connection') if delegated
+                      else self._play_context.connection) or 'ssh'
         defaults: dict[str, Any] = {}
-        for option, names in _HOST_DEFAULTS.items():
-            for name in names:
-                if name in host_vars and host_vars[name] not in (None, ''):
-                    defaults[option] = self._templar.template(host_vars[name])
-                    break
+        for option, plugin_options in _CONNECTION_OPTIONS.items():
+            value = None if delegated else self._connection_option(plugin_options)
+            if value in (None, ''):
+                names = (_variable_names(connection, plugin_options)
+                         or _variable_names('ssh', plugin_options) or [])
+                present = [name for name in names if task_vars.get(name) not in (None, '')
+                           and not (delegated and name in _BACKFILLED and name not in host_vars)]
+                value = self._templar.template(task_vars[present[-1]]) if present else None
+            if value not in (None, ''):
+                defaults[option] = value
         if 'server' not in defaults and hostname:
             defaults['server'] = hostname
         return defaults
+
+    def _connection_option(self, names: tuple[str, ...]) -> Any:
+        for name in names:
+            try:
+                return self._connection.get_option(name)
+            except (KeyError, AnsibleError):
+                continue
+        return None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.conftest import ADMIN, OPERATOR, inventory, mine
+from tests.e2e.conftest import ADMIN, OPERATOR, USERS, inventory, mine
 from tests.lab.holder import SessionHolder, SessionSpec
+from tests.lab.samba import SambaServer, allocate_server_address
 
 INFO = 'lanman.server.netsession_info'
 DELETE = 'lanman.server.netsession_delete'
@@ -145,3 +146,21 @@ def test_bad_input_is_refused_before_any_connection(servers, ansible, tmp_path):
         run = ansible(inv, DELETE, args)
         assert run.status() == {'fs1': 'failed'}, args
         assert fragment in run.by_host()['fs1']['msg'], (args, run.by_host()['fs1']['msg'])
+
+
+def test_own_session_over_port_139_is_neither_listed_nor_closed(clients, ansible, tmp_path):
+    # Over NetBIOS (port 139) Samba names the client by the name it sent, not its address.
+    samba = SambaServer(address=allocate_server_address(), port=139)
+    samba.add_user(*ADMIN, role='admin')
+    samba.add_user('bob', USERS['bob'], role='user')
+    with samba:
+        with SessionHolder(samba.address, 139, [SessionSpec(clients.address(1), 'bob', USERS['bob'])]):
+            inv = tmp_path / 'netbios.ini'
+            inv.write_text(f'nb ansible_host={samba.address} ansible_user={ADMIN[0]} '
+                           f'ansible_password={ADMIN[1]} ansible_connection=local\n')
+            listed = ansible(inv, INFO, 'port=139', pattern='nb')
+            assert listed.rc == 0, listed.output
+            assert [rec['username'] for rec in listed.by_host()['nb']['sessions']] == ['bob']
+            run = ansible(inv, DELETE, f'username={ADMIN[0]} port=139', pattern='nb')
+            assert run.rc == 0, run.output
+            assert (run.by_host()['nb']['changed'], run.by_host()['nb']['closed']) == (False, [])

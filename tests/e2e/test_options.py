@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import inventory, mine
+from tests.e2e.conftest import ADMIN, inventory, mine
 
 INFO = 'lanman.server.netsession_info'
 DELETE = 'lanman.server.netsession_delete'
@@ -18,6 +18,12 @@ def test_explicit_backend_level_and_domain(servers, clients, ansible, tmp_path):
     result = run.by_host()['fs1']
     assert (result['backend'], result['level']) == ('smb', 1)
     assert mine(result['sessions'], clients) == held
+
+
+def test_domain_backslash_user_logs_on(servers, ansible, tmp_path):
+    inv = inventory(tmp_path, servers[:1], user=(f'WORKGROUP\\{ADMIN[0]}', ADMIN[1]))
+    run = ansible(inv, INFO)
+    assert run.status() == {'fs1': 'ok'}, run.output
 
 
 @pytest.mark.parametrize('module, args, fragment', [

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.lanman.server.plugins.module_utils._errors import OptionError
 from ansible_collections.lanman.server.plugins.module_utils._sessions import (
-    SESSION_KEYS, Pair, check_client, check_username, hide_own_session, levels_to_try,
+    SESSION_KEYS, OwnSession, Pair, check_client, check_username, hide_own_session, levels_to_try,
     make_record, matches, select_pairs, unc_client_name,
 )
 
@@ -105,15 +105,19 @@ def test_own_session_hidden_youngest_of_its_pair_only():
     older = rec('127.0.0.1', 'admin', active=500)
     ours = rec('127.0.0.1', 'admin', active=0)
     other = rec('127.0.1.1', 'admin', active=0)
-    assert hide_own_session([older, ours, other], Pair('127.0.0.1', 'admin')) == [older, other]
-    assert hide_own_session([other], Pair('127.0.0.1', 'admin')) == [other]
+    own = OwnSession.of(['127.0.0.1', 'CONTROLLER'], 'EXAMPLE\\Admin')
+    assert hide_own_session([older, ours, other], own) == ([older, other], True)
+    assert hide_own_session([other], own) == ([other], False)
+    # Over port 139 Samba names the client by the NetBIOS name the module sent.
+    by_name = rec('controller', 'admin')
+    assert hide_own_session([by_name], own) == ([], True)
 
 
 def test_selection_closes_whole_pairs_only():
     a1, a2 = rec('c1', 'alice', idle=100), rec('c1', 'alice', idle=5)
     b = rec('c2', 'bob', idle=100)
     chosen = select_pairs([a1, a2, b], client=None, username=None, min_idle_seconds=60,
-                          exclude_usernames=[], own=None)
+                          exclude_usernames=[], own=None, own_found=False)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c2', 'bob')]
     assert chosen.kept_partial == [a1]
 
@@ -122,25 +126,43 @@ def test_selection_never_closes_the_own_pair_or_excluded_users():
     mine = rec('127.0.0.1', 'Admin')
     alice = rec('c1', 'alice')
     carol = rec('c1', 'CAROL')
-    chosen = select_pairs([mine, alice, carol], client=None, username=None, min_idle_seconds=None,
-                          exclude_usernames=['carol'], own=Pair('127.0.0.1', 'admin'))
-    assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
+    admin_elsewhere = rec('c2', 'admin')
+    chosen = select_pairs([mine, alice, carol, admin_elsewhere], client=None, username=None,
+                          min_idle_seconds=None, exclude_usernames=['carol'],
+                          own=OwnSession.of(['127.0.0.1'], 'admin@EXAMPLE.COM'), own_found=True)
+    assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice'), Pair('c2', 'admin')]
     assert chosen.kept_own == [mine]
+
+
+def test_selection_keeps_every_pair_of_its_user_when_its_own_session_was_not_seen():
+    # Behind NAT the server reports the controller under an address the module cannot know.
+    natted = rec('203.0.113.9', 'admin')
+    alice = rec('c1', 'alice')
+    chosen = select_pairs([natted, alice], client=None, username=None, min_idle_seconds=None,
+                          exclude_usernames=[], own=OwnSession.of(['10.1.2.3'], 'admin'),
+                          own_found=False)
+    assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
+    assert chosen.kept_own == [natted]
 
 
 def test_selection_applies_filters():
     sessions = [rec('c1', 'alice'), rec('c2', 'alice'), rec('c1', 'bob')]
     chosen = select_pairs(sessions, client='C1', username='alice', min_idle_seconds=None,
-                          exclude_usernames=[], own=None)
+                          exclude_usernames=[], own=None, own_found=False)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
     assert select_pairs(sessions, client='c9', username=None, min_idle_seconds=None,
-                        exclude_usernames=[], own=None).to_close == []
+                        exclude_usernames=[], own=None, own_found=False).to_close == []
 
 
 def test_selection_never_closes_a_session_without_a_user_name():
     anonymous = rec('c1', '')
     alice = rec('c1', 'alice')
     chosen = select_pairs([anonymous, alice], client='c1', username=None, min_idle_seconds=None,
-                          exclude_usernames=[], own=None)
+                          exclude_usernames=[], own=None, own_found=False)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
     assert chosen.kept_unnamed == [anonymous]
+
+
+def test_record_of_null_string_pointers():
+    record = make_record(1, dict(FULL_ENTRY, username=None))
+    assert record['username'] == ''
