@@ -13,11 +13,13 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
-# Samba from the distribution: the real server the demo and the tests talk to.
+# Samba from the distribution: the real server the demo and the tests talk to; and venv
+# support, which Debian and Ubuntu ship apart from python3.
 system-packages:
-	@command -v smbd >/dev/null && command -v rpcclient >/dev/null || { \
+	@command -v smbd >/dev/null && command -v rpcclient >/dev/null \
+	  && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    samba smbclient >/dev/null; }
+	    samba smbclient python3-venv >/dev/null; }
 
 $(BIN)/.installed: tests/requirements.txt requirements.txt
 	$(PYTHON) -m venv $(VENV)
