@@ -23,11 +23,11 @@ __all__ = [
     'Selection', 'select_pairs',
 ]
 
-# [MS-SRVS] 2.2.4.15 SESSION_INFO_1 sesi1_user_flags.
+# [MS-SRVS] 2.2.2.3 Session User Flags.
 SESS_GUEST = 0x00000001
 SESS_NOENCRYPTION = 0x00000002
 
-# [MS-SRVS] 2.2.4.12-2.2.4.17: SESSION_INFO_0, 1, 2, 10 and 502, by the keys of our record.
+# [MS-SRVS] 2.2.4.11-2.2.4.15: SESSION_INFO_0, 1, 2, 10 and 502, by the keys of our record.
 SESSION_KEYS = ('client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
                 'encrypted', 'client_type', 'transport')
 _LEVEL_KEYS = {

@@ -196,7 +196,11 @@ class SmbTransport(SessionTransport):
                 raise NetSessionError(status, _code_name(status), operation=operation,
                                       server=self.server)
             container = answer['InfoStruct']['SessionInfo'][f'Level{level}']
-            for item in container['Buffer'] or []:
+            page = container['Buffer'] or []
+            if status == ERROR_MORE_DATA and not page:
+                raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,
+                                      detail='the server asked to go on but sent no entries')
+            for item in page:
                 entries.append({field[len(prefix):]: _value(item[field]) for field in item.fields
                                 if field.startswith(prefix)})
             resume_handle = answer['ResumeHandle']

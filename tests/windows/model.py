@@ -1,0 +1,360 @@
+"""A model of how a Windows server answers the Server service's session calls.
+
+Pure Python, no network. ``WindowsSessionModel`` holds the server's sessions and the accounts
+that may call it, and answers
+
+* ``enum``     -- NetrSessionEnum (opnum 12) [MS-SRVS 3.1.4.5], what NetSessionEnum sends;
+* ``get_info`` -- NetSessionGetInfo, which has no opnum of its own (netapi32 sends a
+  NetrSessionEnum with both filters) but has its own argument rules, for the WinRM shim;
+* ``delete``   -- NetrSessionDel (opnum 13) [MS-SRVS 3.1.4.6], what NetSessionDel sends;
+
+with Win32 status codes as ints and MS-SRVS field names without their ``sesiN_`` prefix.
+
+Every rule is in ``RULES`` below with its source. Sources, as cited:
+
+* [MS-SRVS] -- "[MS-SRVS]: Server Service Remote Protocol", sections 2.2.4.x (structures),
+  3.1.4.5 NetrSessionEnum, 3.1.4.6 NetrSessionDel (parameter definitions and return-value
+  tables; the processing-rule paragraphs could only be read in part, see UNVERIFIED notes);
+* SDK pages of learn.microsoft.com: "NetSessionEnum function (lmshare.h)", "NetSessionGetInfo
+  function (lmshare.h)", "NetSessionDel function (lmshare.h)", "Network Management Function
+  Buffer Lengths", "SESSION_INFO_0 structure (lmshare.h)";
+* the collection's design notes /work/shared/design/protocol.md ("Who may call what").
+
+A rule marked UNVERIFIED is the most likely Windows behaviour, not a quoted one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, NamedTuple
+
+__all__ = [
+    'NERR_SUCCESS', 'ERROR_ACCESS_DENIED', 'ERROR_INVALID_PARAMETER', 'ERROR_INVALID_LEVEL',
+    'ERROR_MORE_DATA', 'NERR_USER_NOT_FOUND', 'NERR_CLIENT_NAME_NOT_FOUND', 'MAX_PREFERRED_LENGTH',
+    'ENUM_LEVELS', 'GET_INFO_LEVELS', 'LEVEL_FIELDS', 'STRUCT_SIZE_X64', 'SESS_GUEST',
+    'SESS_NOENCRYPTION', 'ADMIN', 'USER', 'Rule', 'RULES', 'Session', 'EnumResult',
+    'WindowsSessionModel', 'entry_for', 'entry_size',
+]
+
+# [MS-ERREF] 2.2, as listed in the return-value tables of [MS-SRVS] 3.1.4.5 and 3.1.4.6.
+NERR_SUCCESS = 0
+ERROR_ACCESS_DENIED = 5
+ERROR_INVALID_PARAMETER = 87
+ERROR_INVALID_LEVEL = 124
+ERROR_MORE_DATA = 234
+NERR_USER_NOT_FOUND = 2221
+NERR_CLIENT_NAME_NOT_FOUND = 2312
+
+# [MS-SRVS] 3.1.4.5 PreferedMaximumLength: "If the value that is specified is
+# MAX_PREFERRED_LENGTH, the method MUST attempt to return all entries."
+MAX_PREFERRED_LENGTH = 0xFFFFFFFF
+
+# [MS-SRVS] 2.2.4.15 sesi1_user_flags.
+SESS_GUEST = 0x1
+SESS_NOENCRYPTION = 0x2
+
+ADMIN = 'admin'
+"""Administrators or Server Operators: every level, and NetSessionDel."""
+USER = 'user'
+"""Any other authenticated account."""
+
+# [MS-SRVS] 2.2.4.11-2.2.4.15 SESSION_INFO_0/1/2/10/502: the fields of each level, in order.
+LEVEL_FIELDS: dict[int, tuple[str, ...]] = {
+    0: ('cname',),
+    1: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags'),
+    2: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags', 'cltype_name'),
+    10: ('cname', 'username', 'time', 'idle_time'),
+    502: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags', 'cltype_name',
+          'transport'),
+}
+_STRING_FIELDS = frozenset({'cname', 'username', 'cltype_name', 'transport'})
+ENUM_LEVELS = tuple(LEVEL_FIELDS)
+# "NetSessionGetInfo function (lmshare.h)": its level table lists 0, 1, 2 and 10 only.
+GET_INFO_LEVELS = (0, 1, 2, 10)
+
+# sizeof(SESSION_INFO_<level>) on x64 (lmshare.h): an LMSTR is an 8-byte pointer, a DWORD 4
+# bytes, no padding needed: 0 = 1 ptr; 1 = 2 ptr + 4 DWORD; 2 = 1 + 1 ptr; 10 = 2 ptr + 2 DWORD;
+# 502 = 2 + 1 ptr (48, as protocol.md notes for the shim's Marshal.SizeOf).
+STRUCT_SIZE_X64 = {0: 8, 1: 32, 2: 40, 10: 24, 502: 48}
+
+# Levels that need the SrvsvcSessionInfo right ADMIN_INFO_GET (protocol.md); 0 and 10 need only
+# SESSION_USER_INFO_GET, which hardened servers also grant to administrators only.
+_ADMIN_LEVELS = frozenset({1, 2, 502})
+
+
+class Rule(NamedTuple):
+    """One behaviour of the model and where it comes from."""
+
+    text: str
+    source: str
+
+
+RULES: dict[str, Rule] = {
+    'enum-level': Rule(
+        "NetrSessionEnum: Level must be 0, 1, 2, 10 or 502, else ERROR_INVALID_LEVEL (124). "
+        "Checked first. (Over RPC an unknown level cannot even be marshalled: the union has no "
+        "default arm; the check matters to callers of the model such as the WinRM shim.)",
+        "MS-SRVS 2.2.4.21 + 3.1.4.5"),
+    'enum-rights-admin-levels': Rule(
+        "Levels 1, 2 and 502 need Administrators or Server Operators, else "
+        "ERROR_ACCESS_DENIED (5). The SDK names levels 1 and 2; 502 carries the same fields "
+        "and more and needs the same ADMIN_INFO_GET right (protocol.md).",
+        "SDK NetSessionEnum (Remarks)"),
+    'enum-rights-user-levels': Rule(
+        "Levels 0 and 10 need only an authenticated account on an unhardened server, but an "
+        "administrator when hardened (Windows 10 1607 / Server 2016 and later by default, the "
+        "SrvsvcSessionInfo default security descriptor), else ERROR_ACCESS_DENIED (5). An "
+        "account the server does not know is refused at every level.",
+        "SDK NetSessionGetInfo (Remarks) + protocol.md"),
+    'client-name-form': Rule(
+        "ClientName is NULL, empty (the spec's 'NULL (zero-length) string', meaning no "
+        "filter) or begins with \\\\, else ERROR_INVALID_PARAMETER (87). Checked after the "
+        "rights. UNVERIFIED: the spec's parameter definition says the string 'MUST begin "
+        "with \\\\'; 87 is the return-value table's code for an incorrect parameter, the "
+        "processing paragraph that would say so could not be read.",
+        "MS-SRVS 3.1.4.5 ClientName"),
+    'client-filter': Rule(
+        "A ClientName filter that matches no session gives NERR_ClientNameNotFound (2312); it "
+        "is applied before the user filter. Names compare without the \\\\ and, like Windows "
+        "computer names, case-insensitively (UNVERIFIED: the comparison is not spelled out).",
+        "MS-SRVS 3.1.4.5 return values"),
+    'user-filter': Rule(
+        "A UserName filter that matches no session (of the client, if one is given) gives "
+        "NERR_UserNotFound (2221); an empty UserName means no filter. Account names compare "
+        "case-insensitively (UNVERIFIED, as for client names).",
+        "MS-SRVS 3.1.4.5 return values + SDK NetSessionEnum (1998: 'A NULL pointer or string')"),
+    'paging': Rule(
+        "Entries are returned whole while they fit in PreferedMaximumLength, an entry counting "
+        "as the level's x64 structure plus its UTF-16 strings with terminators; "
+        "MAX_PREFERRED_LENGTH means all. While more remain the status is ERROR_MORE_DATA (234) "
+        "and ResumeHandle is the index of the next entry, to be passed back unchanged; the last "
+        "page has status 0 and ResumeHandle 0. At least one entry per call: UNVERIFIED, "
+        "inferred because 3.1.4.5 lists no NERR_BufTooSmall (3.1.4.1 NetrFileEnum does).",
+        "MS-SRVS 3.1.4.5 PreferedMaximumLength/ResumeHandle + SDK Network Management Function "
+        "Buffer Lengths"),
+    'total-entries': Rule(
+        "TotalEntries is the number of matching entries from the current resume position "
+        "(a hint only).",
+        "SDK NetSessionEnum totalentries"),
+    'entry-fields': Rule(
+        "Each level carries its SESSION_INFO fields only; cname has no backslashes.",
+        "MS-SRVS 2.2.4.11-2.2.4.15 + SDK SESSION_INFO_0"),
+    'get-info-args': Rule(
+        "NetSessionGetInfo needs both UncClientName and username (NULL or empty: "
+        "ERROR_INVALID_PARAMETER, 87), checked before anything else.",
+        "SDK NetSessionGetInfo"),
+    'get-info-level': Rule(
+        "NetSessionGetInfo takes levels 0, 1, 2 and 10 only; 502 or any other gives "
+        "ERROR_INVALID_LEVEL (124). Rights, name form and filters as for NetrSessionEnum "
+        "(UNVERIFIED: the SDK remark that member servers let any user read levels 1/2 through "
+        "it predates the hardening and is not modelled).",
+        "SDK NetSessionGetInfo"),
+    'del-args': Rule(
+        "NetrSessionDel with both ClientName and UserName NULL (or empty) gives "
+        "ERROR_INVALID_PARAMETER (87) (UNVERIFIED, protocol.md: Samba instead closes every "
+        "session); a ClientName not beginning with \\\\ gives 87 too. Both checked before "
+        "the rights.",
+        "MS-SRVS 3.1.4.6 ClientName + return values"),
+    'del-rights': Rule(
+        "Only Administrators or Server Operators may close sessions, else "
+        "ERROR_ACCESS_DENIED (5).",
+        "SDK NetSessionDel (Remarks)"),
+    'del-scope': Rule(
+        "Every session matching the non-NULL arguments is closed (NULL ClientName: all of the "
+        "user's sessions; NULL UserName: all sessions from the client); none matching gives "
+        "NERR_ClientNameNotFound (2312).",
+        "SDK NetSessionDel + MS-SRVS 3.1.4.6 return values"),
+}
+
+
+@dataclass
+class Session:
+    """One session on the server, with the MS-SRVS field names (cname without ``\\\\``)."""
+
+    cname: str
+    username: str
+    num_opens: int = 0
+    time: int = 0
+    idle_time: int = 0
+    user_flags: int = 0
+    cltype_name: str = ''
+    transport: str = ''
+
+
+class EnumResult(NamedTuple):
+    """What NetrSessionEnum answers: status, the entries of this page, TotalEntries, ResumeHandle."""
+
+    status: int
+    entries: list[dict[str, Any]]
+    total_entries: int
+    resume_handle: int
+
+
+def entry_for(session: Session, level: int) -> dict[str, Any]:
+    """The SESSION_INFO_<level> entry of a session, as a dict of unprefixed field names."""
+    values = asdict(session)
+    return {field: values[field] for field in LEVEL_FIELDS[level]}
+
+
+def _utf16_bytes(text: str) -> int:
+    return len(text.encode('utf-16-le')) + 2
+
+
+def entry_size(level: int, entry: Mapping[str, Any]) -> int:
+    """Bytes an entry takes in the caller's buffer: x64 structure + UTF-16 strings with NULs."""
+    return STRUCT_SIZE_X64[level] + sum(_utf16_bytes(entry[field]) for field in entry
+                                        if field in _STRING_FIELDS)
+
+
+def _name(value: str | None) -> str | None:
+    """NULL and the empty string both mean "no name" ([MS-SRVS] 3.1.4.5 ClientName)."""
+    return value if value else None
+
+
+def _client_key(name: str) -> str:
+    return name.casefold()
+
+
+def _unc_ok(client_name: str | None) -> bool:
+    return client_name is None or client_name.startswith('\\\\')
+
+
+def _strip_unc(client_name: str) -> str:
+    return client_name[2:]
+
+
+class WindowsSessionModel:
+    """The sessions of one Windows server and the rules it answers by.
+
+    ``principals`` maps account names (compared case-insensitively) to ``ADMIN`` or ``USER``.
+    ``hardened`` is the default of Windows 10 1607 / Server 2016 and later: levels 0 and 10 too
+    need an administrator. Methods are thread-safe (the SMB server calls them from its threads).
+    """
+
+    def __init__(self, sessions: Iterable[Session] = (), principals: Mapping[str, str] | None = None,
+                 *, hardened: bool = True) -> None:
+        self.sessions: list[Session] = [replace(session) for session in sessions]
+        self.principals: dict[str, str] = {name.casefold(): role
+                                           for name, role in (principals or {}).items()}
+        for role in self.principals.values():
+            if role not in (ADMIN, USER):
+                raise ValueError(f"unknown role {role!r}; allowed: {ADMIN!r}, {USER!r}")
+        self.hardened = hardened
+        self._lock = threading.Lock()
+
+    def role(self, caller: str) -> str | None:
+        return self.principals.get(caller.casefold())
+
+    def snapshot(self) -> list[Session]:
+        """A copy of the current sessions."""
+        with self._lock:
+            return [replace(session) for session in self.sessions]
+
+    def add_session(self, session: Session) -> None:
+        """A client set up a session (thread-safe)."""
+        with self._lock:
+            self.sessions.append(session)
+
+    def remove_session(self, session: Session) -> None:
+        """A client logged off or dropped its connection (thread-safe; gone already is fine)."""
+        with self._lock:
+            self.sessions[:] = [kept for kept in self.sessions if kept is not session]
+
+    # -- rights -------------------------------------------------------------------------------
+
+    def _may_list(self, caller: str, level: int) -> bool:
+        role = self.role(caller)
+        if role == ADMIN:
+            return True
+        if role == USER:
+            return level not in _ADMIN_LEVELS and not self.hardened
+        return False
+
+    # -- NetrSessionEnum ----------------------------------------------------------------------
+
+    def _matching(self, client_name: str | None, user_name: str | None) -> tuple[int, list[Session]]:
+        found = self.sessions
+        if client_name is not None:
+            client = _client_key(_strip_unc(client_name))
+            found = [s for s in found if _client_key(s.cname) == client]
+            if not found:
+                return NERR_CLIENT_NAME_NOT_FOUND, []
+        if user_name is not None:
+            found = [s for s in found if s.username.casefold() == user_name.casefold()]
+            if not found:
+                return NERR_USER_NOT_FOUND, []
+        return NERR_SUCCESS, found
+
+    def enum(self, caller: str, level: int, client_name: str | None, user_name: str | None,
+             pref_max_len: int = MAX_PREFERRED_LENGTH, resume_handle: int = 0) -> EnumResult:
+        """NetrSessionEnum [MS-SRVS 3.1.4.5]; ``client_name`` as sent, with its ``\\\\``."""
+        if level not in ENUM_LEVELS:
+            return EnumResult(ERROR_INVALID_LEVEL, [], 0, 0)
+        if not self._may_list(caller, level):
+            return EnumResult(ERROR_ACCESS_DENIED, [], 0, 0)
+        client_name, user_name = _name(client_name), _name(user_name)
+        if not _unc_ok(client_name):
+            return EnumResult(ERROR_INVALID_PARAMETER, [], 0, 0)
+        with self._lock:
+            status, found = self._matching(client_name, user_name)
+            entries = [entry_for(session, level) for session in found]
+        if status != NERR_SUCCESS:
+            return EnumResult(status, [], 0, 0)
+        return _page(level, entries, pref_max_len, resume_handle)
+
+    def get_info(self, caller: str, level: int, client_name: str | None,
+                 user_name: str | None) -> EnumResult:
+        """NetSessionGetInfo ("NetSessionGetInfo function (lmshare.h)"): every matching entry."""
+        client_name, user_name = _name(client_name), _name(user_name)
+        if client_name is None or user_name is None:
+            return EnumResult(ERROR_INVALID_PARAMETER, [], 0, 0)
+        if level not in GET_INFO_LEVELS:
+            return EnumResult(ERROR_INVALID_LEVEL, [], 0, 0)
+        return self.enum(caller, level, client_name, user_name)
+
+    # -- NetrSessionDel -----------------------------------------------------------------------
+
+    def delete(self, caller: str, client_name: str | None, user_name: str | None) -> int:
+        """NetrSessionDel [MS-SRVS 3.1.4.6]; removes the sessions it closes from the model."""
+        client_name, user_name = _name(client_name), _name(user_name)
+        if client_name is None and user_name is None:
+            return ERROR_INVALID_PARAMETER
+        if not _unc_ok(client_name):
+            return ERROR_INVALID_PARAMETER
+        if self.role(caller) != ADMIN:
+            return ERROR_ACCESS_DENIED
+        client = _client_key(_strip_unc(client_name)) if client_name is not None else None
+        user = user_name.casefold() if user_name is not None else None
+
+        def doomed(session: Session) -> bool:
+            return ((client is None or _client_key(session.cname) == client)
+                    and (user is None or session.username.casefold() == user))
+
+        with self._lock:
+            kept = [session for session in self.sessions if not doomed(session)]
+            if len(kept) == len(self.sessions):
+                return NERR_CLIENT_NAME_NOT_FOUND
+            self.sessions[:] = kept
+        return NERR_SUCCESS
+
+
+def _page(level: int, entries: list[dict[str, Any]], pref_max_len: int,
+          resume_handle: int) -> EnumResult:
+    """One page of an enumeration [MS-SRVS 3.1.4.5]; see RULES['paging']."""
+    start = min(resume_handle, len(entries))
+    remaining = entries[start:]
+    if pref_max_len == MAX_PREFERRED_LENGTH:
+        return EnumResult(NERR_SUCCESS, remaining, len(remaining), 0)
+    page: list[dict[str, Any]] = []
+    used = 0
+    for entry in remaining:
+        size = entry_size(level, entry)
+        if page and used + size > pref_max_len:
+            break
+        page.append(entry)
+        used += size
+    if len(page) < len(remaining):
+        return EnumResult(ERROR_MORE_DATA, page, len(remaining), start + len(page))
+    return EnumResult(NERR_SUCCESS, page, len(remaining), 0)
