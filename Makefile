@@ -9,17 +9,17 @@ LINK := $(COLLECTIONS)/ansible_collections/lanman/server
 SANITY_ROOT := build/sanity/ansible_collections/lanman/server
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup system-packages demo test unit lab e2e changelog sanity build clean
+.PHONY: setup system-packages demo test unit lab e2e windows shim changelog sanity build clean
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
-# Samba from the distribution: the real server the demo and the tests talk to; and venv
-# support, which Debian and Ubuntu ship apart from python3.
+# Samba from the distribution: the real server the demo and the tests talk to; venv support,
+# which Debian and Ubuntu ship apart from python3; Mono's C# 5 compiler and gcc for the shim.
 system-packages:
-	@command -v smbd >/dev/null && command -v rpcclient >/dev/null \
+	@command -v smbd >/dev/null && command -v rpcclient >/dev/null && command -v mcs >/dev/null \
 	  && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    samba smbclient python3-venv >/dev/null; }
+	    samba smbclient python3-venv mono-mcs gcc >/dev/null; }
 
 $(BIN)/.installed: tests/requirements.txt requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ $(LINK):
 demo: setup
 	$(BIN)/python tests/demo/run.py
 
-test: setup unit lab e2e changelog sanity
+test: setup unit lab e2e windows shim changelog sanity
 
 unit:
 	$(BIN)/python -m pytest tests/unit -q
@@ -44,6 +44,13 @@ lab:
 
 e2e:
 	$(BIN)/python -m pytest tests/e2e -q
+
+# The Windows model, served over SMB (srvsvc pipe) and WS-Management, and the WinRM endpoint.
+windows:
+	$(BIN)/python -m pytest tests/windows tests/wsman -q
+
+shim:
+	$(BIN)/python -m pytest tests/shim -q
 
 changelog:
 	$(BIN)/antsibull-changelog lint

@@ -30,9 +30,15 @@ options:
       - How to reach the server's session API.
       - V(smb) calls the Server service over SMB, MS-SRVS on the C(\pipe\srvsvc) named pipe,
         with impacket. It needs TCP 445 (or O(port)) open from the controller.
-      - V(auto) currently resolves to V(smb).
+      - V(winrm) runs a fixed PowerShell script on the server over WinRM, with pywinrm, that
+        calls C(NetSessionEnum), C(NetSessionGetInfo) and C(NetSessionDel) in netapi32 there.
+        It needs WinRM (O(winrm_port)) open from the controller, and Windows.
+      - V(auto) is V(winrm) when the inventory host's C(ansible_connection) is C(winrm) or
+        C(psrp) (a Windows host managed over WinRM), else V(smb). Without an inventory host
+        (the module run by itself) it is V(smb).
+      - Both return the same records and the same errors.
     type: str
-    choices: [auto, smb]
+    choices: [auto, smb, winrm]
     default: auto
   connection_username:
     description:
@@ -78,14 +84,78 @@ options:
     type: str
   connect_timeout:
     description:
-      - Seconds to wait for the server to accept the connection and for each answer after that.
+      - Seconds to wait for the server to accept the connection and for each answer after that
+        (C(backend=smb)).
       - From 1 to 3600.
     type: int
     default: 10
+  winrm_transport:
+    description:
+      - Authentication of the WinRM connection (C(backend=winrm)).
+      - For a host managed over WinRM, defaults to the host's C(ansible_winrm_transport) (the
+        first of its list) or C(ansible_psrp_auth), C(negotiate) being taken as V(ntlm).
+      - V(certificate) needs O(winrm_cert_pem) and O(winrm_cert_key_pem).
+    type: str
+    choices: [ntlm, kerberos, credssp, basic, certificate]
+    default: ntlm
+  winrm_scheme:
+    description:
+      - V(https) or V(http) (C(backend=winrm)). Over V(http), V(ntlm), V(kerberos) and V(credssp)
+        encrypt the messages themselves (O(winrm_message_encryption)).
+      - For a host managed over WinRM, defaults to its C(ansible_winrm_scheme).
+    type: str
+    choices: [https, http]
+    default: https
+  winrm_port:
+    description:
+      - WinRM port (C(backend=winrm)); 5986 for V(https), 5985 for V(http) when not set.
+      - For a host managed over WinRM, defaults to its C(ansible_port).
+    type: int
+  winrm_server_cert_validation:
+    description:
+      - Whether to check the server's TLS certificate (C(backend=winrm), V(https)).
+      - V(ignore) turns the check off; it is never off unless asked for.
+      - Defaults to the host's C(ansible_winrm_server_cert_validation).
+    type: str
+    choices: [validate, ignore]
+    default: validate
+  winrm_ca_trust_path:
+    description:
+      - File or directory of CA certificates to validate the server's certificate with, instead
+        of the controller's (C(backend=winrm)). Defaults to the host's C(ansible_winrm_ca_trust_path).
+    type: path
+  winrm_cert_pem:
+    description:
+      - Client certificate for O(winrm_transport=certificate).
+    type: path
+  winrm_cert_key_pem:
+    description:
+      - Private key of O(winrm_cert_pem).
+    type: path
+  winrm_message_encryption:
+    description:
+      - Message encryption of the WinRM protocol itself (C(backend=winrm)) with V(ntlm),
+        V(kerberos) and V(credssp). V(auto) encrypts over V(http) only, V(always) also inside
+        HTTPS, V(never) never (the server must then allow unencrypted traffic).
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  winrm_operation_timeout:
+    description:
+      - Seconds the WinRM service may take for one operation (C(backend=winrm)).
+    type: int
+    default: 20
+  winrm_read_timeout:
+    description:
+      - Seconds to wait for an HTTP answer (C(backend=winrm)); must exceed
+        O(winrm_operation_timeout).
+    type: int
+    default: 30
 notes:
   - The modules run on the Ansible controller (or the AWX execution environment) for every
     inventory host, whatever the host's C(ansible_connection); the file server needs nothing but
     its Server service reachable.
 requirements:
   - impacket >= 0.12 on the controller (for C(backend=smb)).
+  - pywinrm >= 0.5 on the controller (for C(backend=winrm)).
 '''

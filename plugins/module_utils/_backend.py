@@ -28,7 +28,7 @@ from ._sessions import (
 __all__ = ['SessionTransport', 'open_transport', 'Enumeration', 'list_sessions', 'close_pairs',
            'BACKEND_CHOICES']
 
-BACKEND_CHOICES = ('auto', 'smb')
+BACKEND_CHOICES = ('auto', 'smb', 'winrm')
 
 # [MS-SRVS] 3.1.4.5: "no session matches the filter" on Windows; an empty answer, not a failure.
 _NO_MATCH = (NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND)
@@ -75,7 +75,11 @@ def open_transport(params: Mapping[str, Any]) -> SessionTransport:
 
     The transport's library is imported only here, for the backend that was chosen.
     """
-    # 'auto' and 'smb' are the only choices the argument spec allows so far.
+    if params['backend'] == 'winrm':
+        from ._winrm import WinrmTransport
+        return WinrmTransport.connect(params)
+    # 'auto' reaching a module means SMB: the action plugins resolve it by the host's
+    # connection before (see plugin_utils/_controller.py).
     from ._smb import SmbTransport
     return SmbTransport.connect(params)
 

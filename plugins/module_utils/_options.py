@@ -28,6 +28,19 @@ CONNECTION_ARGUMENT_SPEC = {
     'auth': {'type': 'str', 'default': 'ntlm', 'choices': ['ntlm', 'kerberos']},
     'kdc_host': {'type': 'str'},
     'connect_timeout': {'type': 'int', 'default': 10},
+    'winrm_transport': {'type': 'str', 'default': 'ntlm',
+                        'choices': ['ntlm', 'kerberos', 'credssp', 'basic', 'certificate']},
+    'winrm_scheme': {'type': 'str', 'default': 'https', 'choices': ['https', 'http']},
+    'winrm_port': {'type': 'int'},
+    'winrm_server_cert_validation': {'type': 'str', 'default': 'validate',
+                                     'choices': ['validate', 'ignore']},
+    'winrm_ca_trust_path': {'type': 'path'},
+    'winrm_cert_pem': {'type': 'path'},
+    'winrm_cert_key_pem': {'type': 'path', 'no_log': False},
+    'winrm_message_encryption': {'type': 'str', 'default': 'auto',
+                                 'choices': ['auto', 'always', 'never']},
+    'winrm_operation_timeout': {'type': 'int', 'default': 20},
+    'winrm_read_timeout': {'type': 'int', 'default': 30},
 }
 
 INFO_ARGUMENT_SPEC = dict(

@@ -32,7 +32,9 @@ def _check_connection(params: Mapping[str, Any]) -> None:
     if not 1 <= params['connect_timeout'] <= _MAX_TIMEOUT:
         raise OptionError('connect_timeout', f"{params['connect_timeout']} is out of range; "
                                              f"allowed: 1 to {_MAX_TIMEOUT} seconds")
-    if params['auth'] == 'ntlm' and not params['connection_username']:
+    if params['backend'] == 'winrm':
+        _check_winrm(params)
+    elif params['auth'] == 'ntlm' and not params['connection_username']:
         raise OptionError('connection_username', "is required with auth=ntlm (set it, or the "
                                                  "host's ansible_user)")
     if params['connection_password'] and params['connection_nt_hash']:
@@ -45,6 +47,25 @@ def _check_connection(params: Mapping[str, Any]) -> None:
                                                 "of the password)")
     if params['kdc_host'] is not None and params['auth'] != 'kerberos':
         raise OptionError('kdc_host', "is only used with auth=kerberos")
+
+
+def _check_winrm(params: Mapping[str, Any]) -> None:
+    transport = params['winrm_transport']
+    if transport in ('ntlm', 'credssp', 'basic') and not params['connection_username']:
+        raise OptionError('connection_username', f"is required with winrm_transport={transport} "
+                                                 "(set it, or the host's ansible_user)")
+    if transport == 'certificate' and not (params['winrm_cert_pem'] and params['winrm_cert_key_pem']):
+        raise OptionError('winrm_cert_pem', "winrm_transport=certificate needs winrm_cert_pem "
+                                            "and winrm_cert_key_pem")
+    if params['connection_nt_hash']:
+        raise OptionError('connection_nt_hash', "is not supported with backend=winrm (pywinrm "
+                                                "needs the password)")
+    if params['winrm_port'] is not None and not 1 <= params['winrm_port'] <= _MAX_PORT:
+        raise OptionError('winrm_port', f"{params['winrm_port']} is out of range; allowed: 1 to "
+                                        f"{_MAX_PORT}")
+    if not 1 <= params['winrm_operation_timeout'] < params['winrm_read_timeout'] <= _MAX_TIMEOUT:
+        raise OptionError('winrm_read_timeout', "must be greater than winrm_operation_timeout, "
+                                                f"both from 1 to {_MAX_TIMEOUT} seconds")
 
 
 def _filters(params: Mapping[str, Any]) -> tuple[str | None, str | None]:

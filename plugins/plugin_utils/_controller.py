@@ -36,6 +36,25 @@ _CONNECTION_OPTIONS = {
     'connection_username': ('remote_user',),
     'connection_password': ('remote_password', 'password'),
 }
+# Hosts managed over WinRM: backend auto means winrm, and their WinRM settings apply.
+WINRM_CONNECTIONS = frozenset({'winrm', 'ansible.builtin.winrm', 'psrp', 'ansible.builtin.psrp'})
+_WINRM_CONNECTION_OPTIONS = {
+    'winrm_port': ('port',),
+    'winrm_scheme': ('scheme', 'protocol'),
+    'winrm_transport': ('transport', 'auth'),
+}
+# pywinrm settings that the winrm connection plugin passes through from ansible_winrm_* vars.
+_WINRM_VARIABLES = {
+    'winrm_server_cert_validation': 'ansible_winrm_server_cert_validation',
+    'winrm_ca_trust_path': 'ansible_winrm_ca_trust_path',
+    'winrm_cert_pem': 'ansible_winrm_cert_pem',
+    'winrm_cert_key_pem': 'ansible_winrm_cert_key_pem',
+    'winrm_message_encryption': 'ansible_winrm_message_encryption',
+    'winrm_operation_timeout': 'ansible_winrm_operation_timeout_sec',
+    'winrm_read_timeout': 'ansible_winrm_read_timeout_sec',
+}
+# psrp's auth names the same protocols differently; Negotiate is NTLM where Kerberos is absent.
+_TRANSPORT_ALIASES = {'negotiate': 'ntlm'}
 # With delegate_to, Ansible fills these into task_vars from the delegate when the file server
 # does not set them itself (PlayContext.update_vars): only the file server's own count then.
 _BACKFILLED = frozenset(
@@ -73,6 +92,11 @@ class ControllerAction(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._host_defaults(task_vars)
+        if self._task.args.get('backend', 'auto') == 'auto':
+            args['backend'] = 'winrm' if self._host_connection(task_vars) in WINRM_CONNECTIONS \
+                else 'smb'
+        if (self._task.args.get('backend') or args.get('backend')) == 'winrm':
+            args.update(self._winrm_defaults(task_vars))
         if 'connection_nt_hash' in self._task.args:
             # An explicit NT hash replaces the host's password rather than conflicting with it.
             args.pop('connection_password', None)
@@ -98,12 +122,40 @@ class ControllerAction(ActionBase):
         delegate are left out, or the module would query the delegate instead.
         """
         hostname = task_vars.get('inventory_hostname')
+        defaults = self._resolve(_CONNECTION_OPTIONS, task_vars)
+        if 'server' not in defaults and hostname:
+            defaults['server'] = hostname
+        return defaults
+
+    def _winrm_defaults(self, task_vars: Mapping[str, Any]) -> dict[str, Any]:
+        """The WinRM settings of a host managed over WinRM (port, scheme, transport, TLS ...)."""
+        defaults = {}
+        if self._host_connection(task_vars) in WINRM_CONNECTIONS:
+            defaults = self._resolve(_WINRM_CONNECTION_OPTIONS, task_vars)
+        transport = defaults.get('winrm_transport')
+        if isinstance(transport, list):  # the winrm plugin's transport is a list; pywinrm takes one
+            transport = transport[0] if transport else None
+        if transport is not None:
+            defaults['winrm_transport'] = _TRANSPORT_ALIASES.get(transport, transport)
+        for option, name in _WINRM_VARIABLES.items():
+            if task_vars.get(name) not in (None, ''):
+                defaults[option] = self._templar.template(task_vars[name])
+        return {option: value for option, value in defaults.items() if value is not None}
+
+    def _host_connection(self, task_vars: Mapping[str, Any]) -> str:
+        if self._task.delegate_to:
+            hostname = task_vars.get('inventory_hostname')
+            return task_vars.get('hostvars', {}).get(hostname, {}).get('ansible_connection') or 'ssh'
+        return self._play_context.connection or 'ssh'
+
+    def _resolve(self, options: Mapping[str, tuple[str, ...]],
+                 task_vars: Mapping[str, Any]) -> dict[str, Any]:
+        hostname = task_vars.get('inventory_hostname')
         host_vars = task_vars.get('hostvars', {}).get(hostname, {}) if hostname else {}
         delegated = bool(self._task.delegate_to)
-        connection = (host_vars.get('ansible_connection') if delegated
-                      else self._play_context.connection) or 'ssh'
-        defaults: dict[str, Any] = {}
-        for option, plugin_options in _CONNECTION_OPTIONS.items():
+        connection = self._host_connection(task_vars)
+        resolved: dict[str, Any] = {}
+        for option, plugin_options in options.items():
             value = None if delegated else self._connection_option(plugin_options)
             if value in (None, ''):
                 names = (_variable_names(connection, plugin_options)
@@ -112,10 +164,8 @@ class ControllerAction(ActionBase):
                            and not (delegated and name in _BACKFILLED and name not in host_vars)]
                 value = self._templar.template(task_vars[present[-1]]) if present else None
             if value not in (None, ''):
-                defaults[option] = value
-        if 'server' not in defaults and hostname:
-            defaults['server'] = hostname
-        return defaults
+                resolved[option] = value
+        return resolved
 
     def _connection_option(self, names: tuple[str, ...]) -> Any:
         for name in names:

@@ -94,18 +94,17 @@ def clients():
     held.stop()
 
 
-def inventory(tmp_path: Path, servers: list[Server], *, user=ADMIN, connection='winrm',
+def inventory(tmp_path: Path, servers: list[Server], *, user=ADMIN, connection='ssh',
               extra: str = '') -> Path:
-    """An inventory as a Windows shop writes it: WinRM connection and port, admin credentials.
+    """An inventory of the Samba servers as Linux hosts: ssh, which the modules must never use.
 
-    The modules must run on the controller anyway and must not take ansible_port as SMB port.
+    ansible_port is set to something that is not SMB: it must not be taken as the SMB port.
     """
     lines = ['[fileservers]']
     for server in servers:
         lines.append(f'{server.name} ansible_host={server.address} {extra}')
-    lines += ['', '[fileservers:vars]', f'ansible_connection={connection}', 'ansible_port=5986',
-              'ansible_winrm_transport=ntlm', f'ansible_user={user[0]}',
-              f'ansible_password={user[1]}']
+    lines += ['', '[fileservers:vars]', f'ansible_connection={connection}', 'ansible_port=2222',
+              f'ansible_user={user[0]}', f'ansible_password={user[1]}']
     path = tmp_path / 'inventory.ini'
     path.write_text('\n'.join(lines) + '\n')
     return path

@@ -23,7 +23,8 @@ def test_winrm_names_win_over_the_generic_ones(servers, clients, ansible, tmp_pa
                    f'ansible_winrm_host={servers[0].address} ansible_user=nobody '
                    f'ansible_winrm_user={ADMIN[0]} ansible_password=wrong '
                    f'ansible_winrm_password={ADMIN[1]}\n')
-    result = listed_ok(ansible(inv, 'lanman.server.netsession_info', pattern='fs1'))
+    # backend=smb: this host is managed over WinRM, but the test server is Samba.
+    result = listed_ok(ansible(inv, 'lanman.server.netsession_info', 'backend=smb', pattern='fs1'))
     assert result['server'] == servers[0].address
     assert mine(result['sessions'], clients) == held
 
@@ -48,6 +49,7 @@ def test_play_vars_and_remote_user_keyword(servers, playbook, tmp_path):
   tasks:
     - name: listed
       lanman.server.netsession_info:
+        backend: smb
 '''
     run = playbook(inv, play)
     assert run.rc == 0, run.output
@@ -65,6 +67,7 @@ def test_delegation_never_takes_the_delegates_address(servers, playbook, tmp_pat
   tasks:
     - name: listed
       lanman.server.netsession_info:
+        backend: smb
       delegate_to: localhost
 '''
     run = playbook(inv, play)

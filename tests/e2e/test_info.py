@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.e2e.conftest import ADMIN, OPERATOR, USERS, inventory, mine
 
 
-def test_adhoc_lists_every_server_of_a_winrm_inventory(servers, clients, ansible, tmp_path):
+def test_adhoc_lists_every_server_of_the_inventory(servers, clients, ansible, tmp_path):
     fs1, fs2 = servers
     on_fs1 = clients.hold(fs1, [(1, 'alice', 2), (2, 'bob', 0), (3, 'alice', 0)])
     on_fs2 = clients.hold(fs2, [(4, 'carol', 1)])
