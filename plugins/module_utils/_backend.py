@@ -25,7 +25,7 @@ from ._sessions import (
     needs_same_right, unc_client_name,
 )
 
-__all__ = ['SessionTransport', 'open_transport', 'Enumeration', 'list_sessions', 'close_pairs',
+__all__ = ['SessionTransport', 'missing_library', 'open_transport', 'Enumeration', 'list_sessions', 'close_pairs',
            'BACKEND_CHOICES']
 
 BACKEND_CHOICES = ('auto', 'smb', 'winrm')
@@ -68,6 +68,12 @@ class SessionTransport(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def missing_library(backend: str, package: str, error: Exception) -> OptionError:
+    """The failure for a backend whose library is not installed on the controller."""
+    return OptionError('backend', f"{backend} needs the Python library {package} on the "
+                                  f"controller (pip install {package}): {error}")
 
 
 def open_transport(params: Mapping[str, Any]) -> SessionTransport:

@@ -14,10 +14,10 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._backend import SessionTransport
+from ._backend import SessionTransport, missing_library
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_MORE_DATA, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT, NERR_SUCCESS,
-    RPC_S_PROTOCOL_ERROR, NetSessionError, OptionError, status_name,
+    RPC_S_PROTOCOL_ERROR, NetSessionError, status_name,
 )
 from ._sessions import OwnSession
 
@@ -131,8 +131,7 @@ class SmbTransport(SessionTransport):
     @classmethod
     def connect(cls, params: Mapping[str, Any]) -> 'SmbTransport':
         if IMPACKET_IMPORT_ERROR is not None:
-            raise OptionError('backend', f"smb needs the Python library impacket on the "
-                                         f"controller (pip install impacket): {IMPACKET_IMPORT_ERROR}")
+            raise missing_library('smb', 'impacket', IMPACKET_IMPORT_ERROR)
         server, timeout = params['server'], params['connect_timeout']
         user = params['connection_username'] or ''
         password = params['connection_password'] or ''

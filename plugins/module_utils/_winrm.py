@@ -22,10 +22,10 @@ from xml.etree import ElementTree
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._backend import SessionTransport
+from ._backend import SessionTransport, missing_library
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_LOGON_FAILURE, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR,
-    NetSessionError, OptionError,
+    NetSessionError,
 )
 from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 
@@ -122,8 +122,7 @@ class WinrmTransport(SessionTransport):
     @classmethod
     def connect(cls, params: Mapping[str, Any]) -> 'WinrmTransport':
         if PYWINRM_IMPORT_ERROR is not None:
-            raise OptionError('backend', f"winrm needs the Python library pywinrm on the "
-                                         f"controller (pip install pywinrm): {PYWINRM_IMPORT_ERROR}")
+            raise missing_library('winrm', 'pywinrm', PYWINRM_IMPORT_ERROR)
         server = params['server']
         scheme = params['winrm_scheme']
         port = params['winrm_port'] or (5986 if scheme == 'https' else 5985)

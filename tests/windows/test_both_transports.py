@@ -20,6 +20,7 @@ from ansible_collections.lanman.server.plugins.module_utils._options import (
 from ansible_collections.lanman.server.plugins.module_utils._tasks import (
     execute, netsession_delete, netsession_info,
 )
+from ansible_collections.lanman.server.plugins.module_utils import _winrm as winrm_transport
 from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 from tests.wsman.endpoint import WsmanEndpoint
 
@@ -134,3 +135,16 @@ def test_winrm_wrong_password_is_a_logon_failure():
                                  winrm_port=endpoint.port), False)
     assert (result['failed'], result['code'], result['code_name']) == (True, 1326, 'ERROR_LOGON_FAILURE')
     assert 'wrong' not in result['msg']
+
+
+def test_stdin_arrives_whole_over_several_chunks(monkeypatch):
+    # The shim is ~12 KB, one chunk; a smaller chunk size proves the reassembly path.
+    monkeypatch.setattr(winrm_transport, 'STDIN_CHUNK_BYTES', 1000)
+    model = _model(True)
+    with WsmanEndpoint(shim_responder(model), users=PASSWORDS, expected_script=SHIM_SCRIPT,
+                       expected_bootstrap=BOOTSTRAP) as endpoint:
+        result = _run(INFO, dict(server='127.0.0.1', backend='winrm', connection_username='admin',
+                                 connection_password=PASSWORDS['admin'], winrm_scheme='http',
+                                 winrm_port=endpoint.port), False)
+        assert endpoint.commands[0]['stdin_chunks'] > 10
+    assert len(result['sessions']) == len(SESSIONS)
