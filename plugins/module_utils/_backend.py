@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from ._errors import (
     ERROR_ACCESS_DENIED, ERROR_INVALID_LEVEL, NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND,
-    NetSessionError,
+    NetSessionError, OptionError,
 )
 from ._sessions import (
     OwnSession, Pair, Selection, hide_own_session, levels_to_try, make_record, matches,
