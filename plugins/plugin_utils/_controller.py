@@ -92,15 +92,16 @@ class ControllerAction(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._host_defaults(task_vars)
-        if self._task.args.get('backend', 'auto') == 'auto':
-            args['backend'] = 'winrm' if self._host_connection(task_vars) in WINRM_CONNECTIONS \
-                else 'smb'
-        if (self._task.args.get('backend') or args.get('backend')) == 'winrm':
+        backend = self._task.args.get('backend') or 'auto'
+        if backend == 'auto':
+            backend = 'winrm' if self._host_connection(task_vars) in WINRM_CONNECTIONS else 'smb'
+        if backend == 'winrm':
             args.update(self._winrm_defaults(task_vars))
         if 'connection_nt_hash' in self._task.args:
             # An explicit NT hash replaces the host's password rather than conflicting with it.
             args.pop('connection_password', None)
         args.update(self._task.args)
+        args['backend'] = backend
 
         validation = ArgumentSpecValidator(self.ARGUMENT_SPEC).validate(args)
         if validation.error_messages:

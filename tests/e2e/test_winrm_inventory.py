@@ -58,9 +58,12 @@ def test_playbook_check_mode_over_winrm(windows_host, playbook):
     - name: preview
       lanman.server.netsession_delete:
         client: 192.0.2.15
+        backend: auto
       check_mode: true
 '''
     run = playbook(inv, play, env={'NO_PROXY': '127.0.0.1'})
     assert run.rc == 0, run.output
-    assert pairs(run.task('preview')['win1']['closed']) == [('192.0.2.15', 'alice'), ('192.0.2.15', 'bob')]
+    preview = run.task('preview')['win1']
+    assert preview['backend'] == 'winrm'
+    assert pairs(preview['closed']) == [('192.0.2.15', 'alice'), ('192.0.2.15', 'bob')]
     assert pairs(model.snapshot()) == pairs(SESSIONS)
