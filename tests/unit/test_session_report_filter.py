@@ -1,0 +1,34 @@
+"""The session_report filter's aggregation (plugins/filter/session_report.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.lanman.server.plugins.filter.session_report import session_report
+
+
+def rec(client, username, open_files=0):
+    return {'client': client, 'username': username, 'open_files': open_files, 'active_seconds': 5,
+            'idle_seconds': 0, 'guest': False, 'encrypted': True, 'client_type': None, 'transport': None}
+
+
+HOSTVARS = {
+    'fs1': {'r': {'server': '10.9.0.1', 'backend': 'smb', 'level': 1,
+                  'sessions': [rec('c1', 'alice', 2), rec('c2', 'Bob'), rec('c1', 'ALICE')]}},
+    'fs2': {'r': {'server': 'fs2.example.com', 'backend': 'winrm', 'level': 502,
+                  'sessions': [rec('C1', 'bob', 1)]}},
+    'down': {'r': {'failed': True, 'server': 'down', 'msg': 'connect failed', 'code': 53,
+                   'code_name': 'ERROR_BAD_NETPATH'}},
+    'early': {},
+}
+
+
+def test_totals_and_summaries():
+    report = session_report(HOSTVARS, ['fs1', 'fs2', 'down', 'early'], 'r')
+    assert report['totals'] == {'servers': 2, 'servers_failed': 2, 'sessions': 4, 'users': 2,
+                                'clients': 2, 'open_files': 3}
+    assert [(s['host'], s['sessions'], s['users'], s['clients']) for s in report['servers']] == [
+        ('fs1', 3, 2, 2), ('fs2', 1, 1, 1)]
+    assert [(u['username'], u['sessions'], u['servers']) for u in report['users']] == [
+        ('alice', 2, ['fs1']), ('Bob', 2, ['fs1', 'fs2'])]
+    assert [(f['host'], f['code']) for f in report['failed']] == [('down', 53), ('early', None)]
+    assert report['failed'][1]['error'].startswith('no result')
+    assert {row['host'] for row in report['sessions']} == {'fs1', 'fs2'}
