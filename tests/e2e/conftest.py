@@ -117,8 +117,9 @@ class Run:
     results: list[dict]
 
     def by_host(self, task: str | None = None) -> dict[str, dict]:
+        """Results per host, of one task if named (a role's tasks are named 'ROLE : task')."""
         return {item['host']: item['result'] for item in self.results
-                if task is None or item['task'] == task}
+                if task is None or item['task'] == task or item['task'].endswith(' : ' + task)}
 
     def task(self, name: str) -> dict[str, dict]:
         return self.by_host(name)
