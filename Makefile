@@ -9,17 +9,18 @@ LINK := $(COLLECTIONS)/ansible_collections/lanman/server
 SANITY_ROOT := build/sanity/ansible_collections/lanman/server
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup system-packages demo test unit lab e2e windows shim changelog sanity build clean
+.PHONY: setup system-packages demo test unit lab e2e windows shim changelog lint sanity build clean
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
 # Samba from the distribution: the real server the demo and the tests talk to; venv support,
-# which Debian and Ubuntu ship apart from python3; Mono's C# 5 compiler and gcc for the shim.
+# which Debian and Ubuntu ship apart from python3; Mono's C# 5 compiler and gcc for the shim;
+# Chromium, which opens the HTML report in a test.
 system-packages:
 	@command -v smbd >/dev/null && command -v rpcclient >/dev/null && command -v mcs >/dev/null \
-	  && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  && command -v chromium >/dev/null && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    samba smbclient python3-venv mono-mcs gcc >/dev/null; }
+	    samba smbclient python3-venv mono-mcs gcc chromium >/dev/null; }
 
 $(BIN)/.installed: tests/requirements.txt requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ $(LINK):
 demo: setup
 	$(BIN)/python tests/demo/run.py
 
-test: setup unit lab e2e windows shim changelog sanity
+test: setup unit lab e2e windows shim changelog lint sanity
 
 unit:
 	$(BIN)/python -m pytest tests/unit -q
@@ -54,6 +55,9 @@ shim:
 
 changelog:
 	$(BIN)/antsibull-changelog lint
+
+lint:
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --profile production roles/ tests/demo/demo.yml
 
 # ansible-test needs the collection in a real ansible_collections/lanman/server folder, with
 # a git repository of its own (build/ is ignored by ours, so it would see no files).

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
+from tests.e2e.browser import render
 from tests.e2e.conftest import ADMIN, mine
 
 
@@ -70,3 +72,40 @@ def test_role_variables_are_validated(servers, playbook, tmp_path):
     assert run.rc != 0
     assert 'session_report_formats' in run.output and 'pdf' in run.output
     assert not (tmp_path / 'session-report').exists()
+
+
+def test_html_report_in_a_browser(servers, clients, playbook, tmp_path):
+    clients.hold(servers[0], [(1, 'alice', 2), (2, 'bob', 0)])
+    inv = tmp_path / 'one.ini'
+    inv.write_text(f'fs1 ansible_host={servers[0].address} ansible_user={ADMIN[0]} ansible_password={ADMIN[1]}\n'
+                   f'down ansible_host=127.0.0.254 ansible_user={ADMIN[0]} ansible_password={ADMIN[1]}\n')
+    out = tmp_path / 'report'
+    run = playbook(inv, f'''
+- hosts: all
+  gather_facts: false
+  module_defaults:
+    group/lanman.server.netsession:
+      connect_timeout: 2
+  roles:
+    - role: lanman.server.session_report
+      session_report_dir: {out}
+''')
+    assert run.rc == 0, run.output
+    report = json.loads((out / 'sessions.json').read_text())
+    dom, console = render(out / 'sessions.html', screenshot=tmp_path / 'report.png')
+    assert console == []  # no script error, nothing logged
+    table = dom[dom.index('<table id="sessions">'):]
+    rows = re.findall(r'<tr><td>fs1</td><td>(127\.0\.[0-9.]+)</td><td>(\w*)</td>', table)
+    assert len(rows) == report['totals']['sessions'] == len(report['sessions'])
+    assert (clients.address(1), 'alice') in rows and (clients.address(2), 'bob') in rows
+    assert f'{report["totals"]["sessions"]} sessions</span>' in dom
+    assert '1 servers failed' in dom and '<tr class="failed"><td>down</td>' in dom
+    assert dom.count('<rect ') == 1  # one bar: the one server that answered
+    assert (tmp_path / 'report.png').stat().st_size > 10000
+
+
+def test_browser_check_sees_script_errors(tmp_path):
+    broken = tmp_path / 'broken.html'
+    broken.write_text('<html><body><script>undefinedFunction();</script></body></html>')
+    _dom, console = render(broken)
+    assert any('undefinedFunction' in message for message in console)

@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lanman.server contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Status codes of the session calls and the two exceptions of lanman.server.
+
+Private to the lanman.server collection: not a public API.
+
+Backends raise ``NetSessionError`` for anything the server (or the way to it) refused and
+``OptionError`` for a request that was rejected before any network call; the modules and the
+action plugins catch both once and turn them into ``failed``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    'NERR_SUCCESS', 'ERROR_ACCESS_DENIED', 'ERROR_NOT_ENOUGH_MEMORY', 'ERROR_BAD_NETPATH',
+    'ERROR_NETNAME_DELETED', 'ERROR_INVALID_PARAMETER', 'ERROR_SEM_TIMEOUT',
+    'ERROR_INVALID_LEVEL', 'ERROR_MORE_DATA', 'ERROR_LOGON_FAILURE', 'RPC_S_SERVER_UNAVAILABLE', 'NERR_USER_NOT_FOUND',
+    'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR', 'status_name', 'NetSessionError',
+    'OptionError',
+]
+
+# [MS-ERREF] 2.2 Win32 Error Codes, as returned by NetrSessionEnum / NetrSessionDel
+# ([MS-SRVS] 3.1.4.5, 3.1.4.6) and by netapi32's NetSessionEnum / NetSessionGetInfo /
+# NetSessionDel (lmshare.h).
+NERR_SUCCESS = 0
+ERROR_ACCESS_DENIED = 5
+ERROR_NOT_ENOUGH_MEMORY = 8
+ERROR_BAD_NETPATH = 53
+"""The server could not be reached (what a Win32 client reports for refused or unroutable)."""
+ERROR_NETNAME_DELETED = 64
+"""The connection to the server was lost in the middle of a call."""
+ERROR_INVALID_PARAMETER = 87
+ERROR_SEM_TIMEOUT = 121
+"""The server did not answer in time (what a Win32 SMB client reports for a stalled peer)."""
+ERROR_INVALID_LEVEL = 124
+ERROR_MORE_DATA = 234
+"""NetrSessionEnum: more entries are available; call again with the returned resume handle."""
+ERROR_LOGON_FAILURE = 1326
+"""The server refused the credentials (what Windows reports for a failed logon)."""
+RPC_S_SERVER_UNAVAILABLE = 1722
+NERR_USER_NOT_FOUND = 2221
+"""[MS-SRVS] 3.1.4.5: no session matches the UserName filter."""
+NERR_CLIENT_NAME_NOT_FOUND = 2312
+"""[MS-SRVS] 3.1.4.5 / 3.1.4.6: no session matches the ClientName filter."""
+NERR_INVALID_COMPUTER = 2351
+RPC_S_PROTOCOL_ERROR = 1728
+"""[MS-ERREF] 2.2: the server's answer could not be decoded."""
+
+_WIN32_NAMES = {
+    NERR_SUCCESS: 'NERR_Success',
+    ERROR_ACCESS_DENIED: 'ERROR_ACCESS_DENIED',
+    ERROR_NOT_ENOUGH_MEMORY: 'ERROR_NOT_ENOUGH_MEMORY',
+    ERROR_BAD_NETPATH: 'ERROR_BAD_NETPATH',
+    ERROR_NETNAME_DELETED: 'ERROR_NETNAME_DELETED',
+    ERROR_INVALID_PARAMETER: 'ERROR_INVALID_PARAMETER',
+    ERROR_SEM_TIMEOUT: 'ERROR_SEM_TIMEOUT',
+    ERROR_INVALID_LEVEL: 'ERROR_INVALID_LEVEL',
+    ERROR_MORE_DATA: 'ERROR_MORE_DATA',
+    ERROR_LOGON_FAILURE: 'ERROR_LOGON_FAILURE',
+    RPC_S_SERVER_UNAVAILABLE: 'RPC_S_SERVER_UNAVAILABLE',
+    RPC_S_PROTOCOL_ERROR: 'RPC_S_PROTOCOL_ERROR',
+    NERR_USER_NOT_FOUND: 'NERR_UserNotFound',
+    NERR_CLIENT_NAME_NOT_FOUND: 'NERR_ClientNameNotFound',
+    NERR_INVALID_COMPUTER: 'NERR_InvalidComputer',
+}
+
+
+def status_name(code: int) -> str | None:
+    """The symbolic name of a Win32 / NERR code this collection knows, else None."""
+    return _WIN32_NAMES.get(code)
+
+
+class OptionError(ValueError):
+    """A task argument was rejected before anything was sent to a server."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(f"{option}: {problem}")
+        self.option = option
+
+
+class NetSessionError(Exception):
+    """A server, or the way to it, refused or failed an operation.
+
+    ``code`` is the Win32 / NERR code or the NT status the server returned (or the Win32 code a
+    Windows client would report for a transport failure); ``name`` its symbolic name.
+    """
+
+    def __init__(self, code: int, name: str | None, *, operation: str, server: str,
+                 detail: str | None = None) -> None:
+        self.code = code
+        self.name = name or status_name(code) or 'unknown status'
+        self.operation = operation
+        self.server = server
+        self.detail = detail
+        # Partial results of a multi-step operation (filled in by the caller that knows them).
+        self.partial: dict = {}
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        code_text = f"0x{self.code:08X}" if self.code > 0xFFFF else str(self.code)
+        text = f"{self.operation} on {self.server!r} failed: {self.name} ({code_text})"
+        if self.detail:
+            text += f": {self.detail}"
+        return text

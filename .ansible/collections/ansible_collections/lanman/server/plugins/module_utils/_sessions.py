@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lanman.server contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The session record, info levels, filters and the choice of what to close.
+
+Private to the lanman.server collection: not a public API. Pure functions, no network: both
+transports hand their answers to this module, so Windows and Samba give the same results.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from ._errors import OptionError
+
+__all__ = [
+    'SESSION_KEYS', 'INFO_LEVELS', 'LEVEL_CHOICES', 'levels_to_try', 'needs_same_right',
+    'make_record', 'normalize_client', 'check_client', 'check_username', 'unc_client_name',
+    'level_has_username', 'matches', 'hide_own_session', 'Pair', 'OwnSession', 'plain_username',
+    'Selection', 'select_pairs',
+]
+
+# [MS-SRVS] 2.2.2.3 Session User Flags.
+SESS_GUEST = 0x00000001
+SESS_NOENCRYPTION = 0x00000002
+
+# [MS-SRVS] 2.2.4.11-2.2.4.15: SESSION_INFO_0, 1, 2, 10 and 502, by the keys of our record.
+SESSION_KEYS = ('client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
+                'encrypted', 'client_type', 'transport')
+_LEVEL_KEYS = {
+    0: {'client'},
+    1: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted'},
+    2: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
+        'client_type'},
+    10: {'client', 'username', 'active_seconds', 'idle_seconds'},
+    502: set(SESSION_KEYS),
+}
+INFO_LEVELS = tuple(sorted(_LEVEL_KEYS))
+LEVEL_CHOICES = ('auto',) + tuple(str(level) for level in INFO_LEVELS)
+
+# Richest first: what `level: auto` tries.
+_AUTO_ORDER = (502, 2, 1, 10, 0)
+# [MS-SRVS] 3.1.4.5: levels 1, 2 and 502 need ADMIN_INFO_GET, levels 0 and 10 only
+# SESSION_USER_INFO_GET (SrvsvcSessionInfo security descriptor). A level refused for lack of a
+# right is not worth retrying at another level that needs the same right.
+_ADMIN_LEVELS = frozenset({1, 2, 502})
+
+# Samba reports the age of a brand-new session as 0xFFFFFFFF (an unsigned underflow).
+_UNDERFLOWED_SECONDS = 0xFFFFFFFF
+
+# A NetBIOS (15 characters) or DNS (255) name: letters, digits and the few marks Windows allows.
+_HOST_NAME = re.compile(r'^[A-Za-z0-9_$][A-Za-z0-9_.$-]{0,254}$')
+# Characters that cannot appear in a Windows user name (LsaAddAccountRights / NetUserAdd rules).
+_USERNAME_FORBIDDEN = set('"/\\[]:;|=,+*?<>')
+_USERNAME_MAX = 256  # UNLEN, lmcons.h
+
+
+def levels_to_try(level: str | int, *, need_username: bool) -> list[int]:
+    """The info levels to request, in order: one for an explicit level, a fallback chain for auto."""
+    if level == 'auto':
+        return [lvl for lvl in _AUTO_ORDER if 'username' in _LEVEL_KEYS[lvl] or not need_username]
+    return [int(level)]
+
+
+def needs_same_right(level_a: int, level_b: int) -> bool:
+    """Whether the server checks the same access right for both levels."""
+    return (level_a in _ADMIN_LEVELS) == (level_b in _ADMIN_LEVELS)
+
+
+def level_has_username(level: int) -> bool:
+    return 'username' in _LEVEL_KEYS[level]
+
+
+def _seconds(value: int | None) -> int | None:
+    if value is None:
+        return None
+    return 0 if value == _UNDERFLOWED_SECONDS else int(value)
+
+
+def normalize_client(cname: str) -> str:
+    """A client name as reported: no leading backslashes, no trailing NUL."""
+    return cname.rstrip('\x00').lstrip('\\')
+
+
+def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
+    """The collection's session record from one SESSION_INFO_<level> entry.
+
+    ``info`` holds the MS-SRVS field names without their ``sesiN_`` prefix (cname, username,
+    num_opens, time, idle_time, user_flags, cltype_name, transport). Every key of the record is
+    present; the ones the level does not carry are None.
+    """
+    flags = info.get('user_flags')
+    values = {
+        'client': normalize_client(info.get('cname') or ''),
+        'username': (info['username'] or '').rstrip('\x00') if 'username' in info else None,
+        'open_files': info.get('num_opens'),
+        'active_seconds': _seconds(info.get('time')),
+        'idle_seconds': _seconds(info.get('idle_time')),
+        'guest': bool(flags & SESS_GUEST) if flags is not None else None,
+        'encrypted': not flags & SESS_NOENCRYPTION if flags is not None else None,
+        'client_type': (info['cltype_name'] or '').rstrip('\x00') if 'cltype_name' in info else None,
+        'transport': (info['transport'] or '').rstrip('\x00') if 'transport' in info else None,
+    }
+    carried = _LEVEL_KEYS[level]
+    return {key: (values[key] if key in carried else None) for key in SESSION_KEYS}
+
+
+def _check_name(option: str, value: str, kind: str) -> None:
+    """What every name filter must be: not blank (Samba reads '' as "everyone"), no controls."""
+    if not value.strip():
+        raise OptionError(option, f"must not be empty (an empty {kind} name would match every "
+                                  f"session on Samba); leave the option out to match any {kind}")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise OptionError(option, f"{value!r} contains a control character or NUL")
+
+
+def check_client(option: str, value: str) -> str:
+    """Validate a client filter; return it without the optional leading ``\\\\``."""
+    _check_name(option, value, 'client')
+    name = value[2:] if value.startswith('\\\\') else value
+    address = name[1:-1] if name.startswith('[') and name.endswith(']') else name
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        if not _HOST_NAME.match(address):
+            raise OptionError(option, f"{value!r} is not an IP address or host name; allowed: an "
+                                      "IPv4 or IPv6 address or a NetBIOS/DNS name, optionally "
+                                      "with one leading \\\\") from None
+    return name
+
+
+def check_username(option: str, value: str) -> str:
+    """Validate a user name used as a filter."""
+    _check_name(option, value, 'user')
+    forbidden = sorted(set(value) & _USERNAME_FORBIDDEN)
+    if forbidden:
+        raise OptionError(option, f"{value!r} contains {''.join(forbidden)!r}, which cannot be "
+                                  "part of a Windows user name (give the plain user name, "
+                                  "without domain or wildcards)")
+    if len(value) > _USERNAME_MAX:
+        raise OptionError(option, f"is {len(value)} characters long; at most {_USERNAME_MAX}")
+    return value
+
+
+def unc_client_name(client: str) -> str:
+    """The ClientName argument of NetrSessionEnum / NetrSessionDel: ``\\\\`` + the name.
+
+    [MS-SRVS] 3.1.4.6: Windows rejects a ClientName without the leading ``\\\\`` (87), while
+    enumeration reports ``cname`` without it.
+    """
+    return '\\\\' + client
+
+
+def _same_name(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.casefold() == b.casefold()
+
+
+def _client_key(client: str) -> str:
+    return client.strip('[]').casefold()
+
+
+def matches(record: Mapping[str, Any], *, client: str | None, username: str | None) -> bool:
+    """The client-side filter: Samba ignores the server-side ClientName/UserName filters."""
+    if client is not None and _client_key(record['client']) != _client_key(client):
+        return False
+    if username is not None and not _same_name(record['username'], username):
+        return False
+    return True
+
+
+class Pair(NamedTuple):
+    """NetSessionDel closes every session of one (client, user name) pair at once."""
+
+    client: str
+    username: str
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> 'Pair':
+        return cls(record['client'], record['username'])
+
+
+def plain_username(name: str) -> str:
+    """A logon name as servers report it in sessions: without ``DOMAIN\\`` or ``@realm``."""
+    return name.rpartition('\\')[2].partition('@')[0]
+
+
+class OwnSession(NamedTuple):
+    """How the server may report the module's own SMB session.
+
+    ``clients`` holds every name the server could give the connection (its source address, and
+    the NetBIOS name the client sent, which Samba reports on port 139); ``username`` is the
+    plain logon name, or None when it is not known (a Kerberos ticket cache).
+    """
+
+    clients: frozenset[str]
+    username: str | None
+
+    @classmethod
+    def of(cls, clients: Iterable[str], username: str | None) -> 'OwnSession':
+        return cls(frozenset(_client_key(name) for name in clients if name),
+                   plain_username(username) if username else None)
+
+    def has_user(self, username: str | None) -> bool:
+        return self.username is None or username is None or _same_name(username, self.username)
+
+    def could_be(self, record: Mapping[str, Any]) -> bool:
+        return _client_key(record['client']) in self.clients and self.has_user(record['username'])
+
+
+def hide_own_session(records: list[dict[str, Any]],
+                     own: OwnSession | None) -> tuple[list[dict[str, Any]], bool]:
+    """Drop the module's own connection from an enumeration; say whether it was found.
+
+    A session carries no identifier at these levels: of the sessions that share the module's
+    client name and user, the youngest is ours (it was opened moments ago).
+    """
+    if own is None:
+        return records, True
+    ours = [rec for rec in records if own.could_be(rec)]
+    if not ours:
+        return records, False
+    youngest = min(ours, key=lambda rec: rec['active_seconds'] or 0)
+    return [rec for rec in records if rec is not youngest], True
+
+
+class Selection(NamedTuple):
+    """What netsession_delete closes, and what it keeps although the filters matched it."""
+
+    to_close: list[tuple[Pair, list[dict[str, Any]]]]
+    kept_own: list[dict[str, Any]]
+    kept_partial: list[dict[str, Any]]
+    kept_unnamed: list[dict[str, Any]]
+
+
+def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, username: str | None,
+                 min_idle_seconds: int | None, exclude_usernames: Iterable[str],
+                 own: OwnSession | None, own_found: bool) -> Selection:
+    """Choose the (client, user) pairs to close.
+
+    A pair is closed only when every one of its sessions matches (NetSessionDel cannot close
+    one session of a pair and leave the other). A pair that may hold the module's own session
+    is never closed, since that would cut the module's own connection: the pair of its client
+    name and user, or, when the enumeration did not show the module's session (the server sees
+    the controller under a name it cannot know, e.g. behind NAT), every pair of its user.
+    """
+    excluded = [name.casefold() for name in exclude_usernames]
+    pairs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for rec in records:
+        key = (_client_key(rec['client']), rec['username'].casefold())
+        pairs.setdefault(key, []).append(rec)
+
+    def wanted(rec: Mapping[str, Any]) -> bool:
+        if not matches(rec, client=client, username=username):
+            return False
+        if rec['username'].casefold() in excluded:
+            return False
+        return min_idle_seconds is None or (rec['idle_seconds'] or 0) >= min_idle_seconds
+
+    to_close, kept_own, kept_partial, kept_unnamed = [], [], [], []
+    for members in pairs.values():
+        chosen = [rec for rec in members if wanted(rec)]
+        if not chosen:
+            continue
+        pair = Pair.of(members[0])
+        if not pair.client or not pair.username:
+            # An empty name in NetrSessionDel means "any": it would close other users' sessions.
+            kept_unnamed.extend(chosen)
+        elif own is not None and own.has_user(pair.username) and (
+                not own_found or _client_key(pair.client) in own.clients):
+            kept_own.extend(chosen)
+        elif len(chosen) < len(members):
+            kept_partial.extend(chosen)
+        else:
+            to_close.append((pair, members))
+    return Selection(to_close, kept_own, kept_partial, kept_unnamed)

@@ -1,0 +1,229 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lanman.server contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SMB transport: MS-SRVS over ``\\pipe\\srvsvc`` with impacket.
+
+Private to the lanman.server collection: not a public API. No impacket object or exception
+leaves this file: answers become plain dicts, failures NetSessionError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ._backend import SessionTransport, missing_library
+from ._errors import (
+    ERROR_BAD_NETPATH, ERROR_MORE_DATA, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT, NERR_SUCCESS,
+    RPC_S_PROTOCOL_ERROR, NetSessionError, status_name,
+)
+from ._sessions import OwnSession
+
+IMPACKET_IMPORT_ERROR = None
+try:
+    from impacket import nt_errors, system_errors
+    from impacket.dcerpc.v5 import srvs, transport as rpc_transport
+    from impacket.dcerpc.v5.rpcrt import DCERPCException, rpc_status_codes
+    from impacket.dcerpc.v5.dtypes import NULL
+    from impacket.krb5.kerberosv5 import KerberosError
+    from impacket.nmb import NetBIOSError, NetBIOSTimeout
+    from impacket.smbconnection import SMBConnection, SessionError
+except ImportError as import_error:  # reported by SmbTransport.connect, only when SMB is chosen
+    IMPACKET_IMPORT_ERROR = import_error
+
+__all__ = ['SmbTransport']
+
+# [MS-SRVS] 3.1.4.5: PreferedMaximumLength MAX_PREFERRED_LENGTH asks for every entry at once;
+# a server that still pages answers ERROR_MORE_DATA with a resume handle.
+MAX_PREFERRED_LENGTH = 0xFFFFFFFF
+# Bound on ERROR_MORE_DATA round trips: far above any real server's session count per page.
+_MAX_PAGES = 10000
+
+_INFO_PREFIX = {0: 'sesi0_', 1: 'sesi1_', 2: 'sesi2_', 10: 'sesi10_', 502: 'sesi502_'}
+
+
+def _wide(text: str | None) -> Any:
+    """An NDR string argument: NUL-terminated, or NULL."""
+    return NULL if text is None else text + '\x00'
+
+
+def _value(field: Any) -> str | int | None:
+    """A SESSION_INFO field as a plain value; a NULL string pointer becomes None."""
+    return field if isinstance(field, (str, int)) else None
+
+
+def _code_name(code: int) -> str | None:
+    """A name for a Win32 code, NT status or RPC status: ours first, then impacket's tables."""
+    name = status_name(code)
+    if name is None and code in nt_errors.ERROR_MESSAGES:
+        name = nt_errors.ERROR_MESSAGES[code][0]
+    if name is None and code in system_errors.ERROR_MESSAGES:
+        name = system_errors.ERROR_MESSAGES[code][0]
+    if name is None and code in rpc_status_codes:
+        name = rpc_status_codes[code]
+    return name
+
+
+@contextlib.contextmanager
+def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
+    """Turn whatever impacket or the socket raises into one NetSessionError."""
+    try:
+        yield
+    except NetSessionError:
+        raise
+    except KerberosError as error:
+        code = error.getErrorCode()
+        raise NetSessionError(code, _kerberos_name(code), operation=operation, server=server,
+                              detail='Kerberos') from None
+    except SessionError as error:
+        code = error.getErrorCode()
+        raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
+    except DCERPCException as error:
+        code = error.get_error_code()
+        if code is None:
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
+                                  detail=str(error.error_string or error)) from None
+        raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
+    except (NetBIOSTimeout, NetBIOSError, OSError) as error:
+        code, detail = _network_failure(error, timeout)
+        raise NetSessionError(code, None, operation=operation, server=server, detail=detail) from None
+    except Exception as error:  # impacket failed to decode a malformed answer
+        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
+                              detail=f"undecodable answer ({type(error).__name__})") from None
+
+
+def _network_failure(error: BaseException, timeout: int) -> tuple[int, str]:
+    """The Win32 code a Windows client reports for a failed connection, and what happened."""
+    # impacket's connect re-raises the socket's error as the second argument of its own.
+    if isinstance(error, OSError) and len(error.args) == 2 and isinstance(error.args[1], OSError):
+        error = error.args[1]
+    if isinstance(error, (NetBIOSTimeout, socket.timeout, TimeoutError)):
+        return ERROR_SEM_TIMEOUT, f"no answer within connect_timeout ({timeout} s)"
+    if isinstance(error, ConnectionRefusedError):
+        return ERROR_BAD_NETPATH, 'connection refused'
+    if isinstance(error, socket.gaierror):
+        return ERROR_BAD_NETPATH, f"name not resolved ({error.strerror})"
+    if isinstance(error, (ConnectionError, NetBIOSError)):
+        return ERROR_NETNAME_DELETED, 'connection lost'
+    return ERROR_BAD_NETPATH, getattr(error, 'strerror', None) or type(error).__name__
+
+
+def _kerberos_name(code: int) -> str:
+    from impacket.krb5 import constants
+    return constants.ErrorCodes(code).name if code in constants.ErrorCodes._value2member_map_ \
+        else 'KRB_ERROR'
+
+
+class SmbTransport(SessionTransport):
+    """One SMB connection, one bind to srvsvc, for the whole module run."""
+
+    backend = 'smb'
+
+    def __init__(self, server: str, timeout: int, smb: Any, dce: Any, own: OwnSession) -> None:
+        self.server = server
+        self._timeout = timeout
+        self._smb = smb
+        self._dce = dce
+        self._own = own
+
+    @classmethod
+    def connect(cls, params: Mapping[str, Any]) -> 'SmbTransport':
+        if IMPACKET_IMPORT_ERROR is not None:
+            raise missing_library('smb', 'impacket', IMPACKET_IMPORT_ERROR)
+        server, timeout = params['server'], params['connect_timeout']
+        user = params['connection_username'] or ''
+        password = params['connection_password'] or ''
+        domain = params['connection_domain'] or ''
+        nt_hash = params['connection_nt_hash'] or ''
+        if not domain and '\\' in user:
+            # impacket takes the domain separately; inventories often say DOMAIN\user.
+            domain, user = user.split('\\', 1)
+        with _failures_as(f"connect (SMB port {params['port']})", server, timeout):
+            smb = SMBConnection(server, server, sess_port=params['port'], timeout=timeout)
+        try:
+            if params['auth'] == 'kerberos':
+                kdc = params['kdc_host'] or 'found through DNS'
+                with _failures_as(f"Kerberos logon (KDC {kdc})", server, timeout):
+                    smb.kerberosLogin(user, password, domain, '', nt_hash, kdcHost=params['kdc_host'])
+            else:
+                with _failures_as('NTLM logon', server, timeout):
+                    smb.login(user, password, domain, '', nt_hash)
+            with _failures_as(r'bind to \pipe\srvsvc', server, timeout):
+                rpc = rpc_transport.SMBTransport(server, params['port'], r'\srvsvc', smb_connection=smb)
+                rpc.set_connect_timeout(timeout)
+                dce = rpc.get_dce_rpc()
+                dce.connect()
+                dce.bind(srvs.MSRPC_UUID_SRVS)
+                local_address = smb.getSMBServer().get_socket().getsockname()[0]
+        except BaseException:
+            _quietly_close(smb)
+            raise
+        # Over port 445 servers report the source address; over 139 Samba reports the NetBIOS
+        # calling name, which impacket takes from the host name (at most 15 characters).
+        host_name = socket.gethostname()
+        own = OwnSession.of([local_address, host_name, host_name.split('.')[0][:15]], user or None)
+        return cls(server, timeout, smb, dce, own)
+
+    @property
+    def own_session(self) -> OwnSession:
+        return self._own
+
+    def enumerate(self, level: int, unc_client: str | None,
+                  username: str | None) -> list[dict[str, Any]]:
+        prefix = _INFO_PREFIX[level]
+        entries: list[dict[str, Any]] = []
+        resume_handle = 0
+        operation = f"NetrSessionEnum (level {level})"
+        for _page in range(_MAX_PAGES):
+            request = srvs.NetrSessionEnum()
+            request['ServerName'] = NULL
+            request['ClientName'] = _wide(unc_client)
+            request['UserName'] = _wide(username)
+            request['InfoStruct']['Level'] = level
+            request['InfoStruct']['SessionInfo']['tag'] = level
+            request['InfoStruct']['SessionInfo'][f'Level{level}']['Buffer'] = NULL
+            request['PreferedMaximumLength'] = MAX_PREFERRED_LENGTH
+            request['ResumeHandle'] = resume_handle
+            with _failures_as(operation, self.server, self._timeout):
+                # checkError=False: ERROR_MORE_DATA carries a page that must be read, and the
+                # status is checked here for every code alike.
+                answer = self._dce.request(request, checkError=False)
+            status = answer['ErrorCode']
+            if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
+                raise NetSessionError(status, _code_name(status), operation=operation,
+                                      server=self.server)
+            container = answer['InfoStruct']['SessionInfo'][f'Level{level}']
+            page = container['Buffer'] or []
+            if status == ERROR_MORE_DATA and not page:
+                raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,
+                                      detail='the server asked to go on but sent no entries')
+            for item in page:
+                entries.append({field[len(prefix):]: _value(item[field]) for field in item.fields
+                                if field.startswith(prefix)})
+            resume_handle = answer['ResumeHandle']
+            if status == NERR_SUCCESS:
+                return entries
+        raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,
+                              detail=f"still more data after {_MAX_PAGES} pages")
+
+    def delete(self, unc_client: str, username: str) -> None:
+        request = srvs.NetrSessionDel()
+        request['ServerName'] = NULL
+        request['ClientName'] = _wide(unc_client)
+        request['UserName'] = _wide(username)
+        operation = f"NetrSessionDel ({unc_client}, {username})"
+        with _failures_as(operation, self.server, self._timeout):
+            status = self._dce.request(request, checkError=False)['ErrorCode']
+        if status != NERR_SUCCESS:
+            raise NetSessionError(status, _code_name(status), operation=operation, server=self.server)
+
+    def close(self) -> None:
+        _quietly_close(self._smb)
+
+
+def _quietly_close(smb: Any) -> None:
+    """Drop the connection: the module's result is already known, a failed logoff changes nothing."""
+    with contextlib.suppress(Exception):
+        smb.close()

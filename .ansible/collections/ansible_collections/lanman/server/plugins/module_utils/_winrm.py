@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lanman.server contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The WinRM transport: netapi32 on the server itself, through a PowerShell shim, with pywinrm.
+
+Private to the lanman.server collection: not a public API. No pywinrm object or exception
+leaves this file: answers become plain dicts, failures NetSessionError.
+
+Every call runs the constant shim (``_winrm_shim.SHIM_SCRIPT``): a short bootstrap on the
+command line reads the script and the request (JSON, as data, never as script text) from
+stdin, in chunks that fit WinRM's envelope limit, and the shim answers one line of JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import socket
+from xml.etree import ElementTree
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ._backend import SessionTransport, missing_library
+from ._errors import (
+    ERROR_BAD_NETPATH, ERROR_LOGON_FAILURE, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR,
+    NetSessionError,
+)
+from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
+
+PYWINRM_IMPORT_ERROR = None
+try:
+    import requests
+    from winrm.exceptions import (
+        InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError,
+        WSManFaultError,
+    )
+    from winrm.protocol import Protocol
+except ImportError as import_error:  # reported by WinrmTransport.connect, only when WinRM is chosen
+    PYWINRM_IMPORT_ERROR = import_error
+
+__all__ = ['WinrmTransport']
+
+# Windows' default MaxEnvelopeSizekb is 150 (153,600 bytes); stdin travels base64-encoded in
+# the envelope, so raw chunks of 96 KiB (128 KiB encoded) leave room for the SOAP around them.
+STDIN_CHUNK_BYTES = 96 * 1024
+POWERSHELL = 'powershell.exe'
+POWERSHELL_ARGUMENTS = ('-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass',
+                        '-EncodedCommand')
+# [MS-ERREF] 2.1: what a failed TLS certificate check is called on Windows.
+SEC_E_UNTRUSTED_ROOT = 0x80090325
+_CLIXML_HEADER = b'#< CLIXML'
+
+
+def encoded_command(script: str) -> str:
+    """PowerShell's -EncodedCommand form: base64 of the UTF-16LE text."""
+    return base64.b64encode(script.encode('utf-16-le')).decode('ascii')
+
+
+def stdin_payload(request: Mapping[str, Any]) -> bytes:
+    """What the bootstrap reads: the constant script, a NUL, then the request as JSON."""
+    return (SHIM_SCRIPT + '\0' + json.dumps(request, separators=(',', ':'))).encode('utf-8')
+
+
+def clixml_message(stderr: bytes) -> str:
+    """The error text of PowerShell's CLIXML error stream, or the raw text if it is not CLIXML."""
+    if not stderr.startswith(_CLIXML_HEADER):
+        return stderr.decode('utf-8', 'replace').strip()
+    try:
+        root = ElementTree.fromstring(stderr.split(b'\n', 1)[1])
+    except (IndexError, ElementTree.ParseError):
+        return stderr.decode('utf-8', 'replace').strip()
+    texts = [node.text or '' for node in root.iter() if node.tag.endswith('}S')
+             and node.get('S') == 'Error']
+    return re.sub(r'_x000D__x000A_', '\n', ''.join(texts)).strip()
+
+
+@contextlib.contextmanager
+def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
+    """Turn whatever pywinrm or requests raises into one NetSessionError."""
+    try:
+        yield
+    except NetSessionError:
+        raise
+    except InvalidCredentialsError:
+        raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
+                              detail='the WinRM service refused the credentials') from None
+    except WSManFaultError as error:
+        code = error.wsman_fault_code or error.wmierror_code or error.code
+        raise NetSessionError(code, 'WSMAN_FAULT', operation=operation, server=server,
+                              detail=error.reason) from None
+    except WinRMTransportError as error:
+        raise NetSessionError(error.code, f'HTTP_{error.code}', operation=operation, server=server,
+                              detail='the WinRM service answered with an HTTP error') from None
+    except (WinRMOperationTimeoutError, requests.exceptions.Timeout, socket.timeout):
+        raise NetSessionError(ERROR_SEM_TIMEOUT, None, operation=operation, server=server,
+                              detail=f"no answer within the WinRM timeouts ({timeout} s)") from None
+    except requests.exceptions.SSLError:
+        raise NetSessionError(SEC_E_UNTRUSTED_ROOT, 'SEC_E_UNTRUSTED_ROOT', operation=operation,
+                              server=server, detail='the server certificate could not be verified '
+                              '(winrm_ca_trust_path, or winrm_server_cert_validation=ignore)') from None
+    except requests.exceptions.ConnectionError:
+        raise NetSessionError(ERROR_BAD_NETPATH, None, operation=operation, server=server,
+                              detail='could not connect to the WinRM service') from None
+    except WinRMError as error:
+        raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
+                              detail=str(error)) from None
+
+
+class WinrmTransport(SessionTransport):
+    """One WinRM shell for the whole module run; one shim command per call."""
+
+    backend = 'winrm'
+
+    def __init__(self, server: str, timeout: int, protocol: Any, shell_id: str) -> None:
+        self.server = server
+        self._timeout = timeout
+        self._protocol = protocol
+        self._shell_id = shell_id
+
+    @classmethod
+    def connect(cls, params: Mapping[str, Any]) -> 'WinrmTransport':
+        if PYWINRM_IMPORT_ERROR is not None:
+            raise missing_library('winrm', 'pywinrm', PYWINRM_IMPORT_ERROR)
+        server = params['server']
+        scheme = params['winrm_scheme']
+        port = params['winrm_port'] or (5986 if scheme == 'https' else 5985)
+        host = f'[{server}]' if ':' in server else server
+        read_timeout = params['winrm_read_timeout']
+        protocol = Protocol(
+            endpoint=f'{scheme}://{host}:{port}/wsman',
+            transport=params['winrm_transport'],
+            username=_logon_name(params),
+            password=params['connection_password'],
+            server_cert_validation=params['winrm_server_cert_validation'],
+            ca_trust_path=params['winrm_ca_trust_path'] or 'legacy_requests',
+            cert_pem=params['winrm_cert_pem'],
+            cert_key_pem=params['winrm_cert_key_pem'],
+            message_encryption=params['winrm_message_encryption'],
+            operation_timeout_sec=params['winrm_operation_timeout'],
+            read_timeout_sec=read_timeout,
+        )
+        with _failures_as(f"open a WinRM shell ({scheme} port {port})", server, read_timeout):
+            shell_id = protocol.open_shell()
+        return cls(server, read_timeout, protocol, shell_id)
+
+    @property
+    def own_session(self) -> None:
+        # WinRM is not an SMB session: nothing of ours appears in the list.
+        return None
+
+    def _call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        payload = stdin_payload(request)
+        with _failures_as(operation, self.server, self._timeout):
+            command_id = self._protocol.run_command(
+                self._shell_id, POWERSHELL, [*POWERSHELL_ARGUMENTS, encoded_command(BOOTSTRAP)],
+                console_mode_stdin=False)
+            try:
+                for offset in range(0, len(payload), STDIN_CHUNK_BYTES):
+                    self._protocol.send_command_input(
+                        self._shell_id, command_id, payload[offset:offset + STDIN_CHUNK_BYTES],
+                        end=offset + STDIN_CHUNK_BYTES >= len(payload))
+                stdout, stderr, exit_code = self._protocol.get_command_output(self._shell_id, command_id)
+            finally:
+                with contextlib.suppress(Exception):
+                    self._protocol.cleanup_command(self._shell_id, command_id)
+        if exit_code != 0:
+            raise NetSessionError(exit_code, 'POWERSHELL_EXIT_CODE', operation=operation,
+                                  server=self.server,
+                                  detail=clixml_message(stderr) or 'the shim failed without a message')
+        try:
+            answer = json.loads(stdout.decode('utf-8').strip())
+            status = answer['status']
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
+                                  detail='the shim answered something that is not its JSON') from None
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
+                                  detail='the shim answered without a numeric status')
+        return answer
+
+    def enumerate(self, level: int, unc_client: str | None,
+                  username: str | None) -> list[dict[str, Any]]:
+        both = unc_client is not None and username is not None
+        operation = f"{'NetSessionGetInfo' if both and level != 502 else 'NetSessionEnum'} (level {level})"
+        answer = self._call(operation, {'operation': 'enum', 'level': level,
+                                        'client': unc_client, 'username': username})
+        if answer['status'] != 0:
+            raise NetSessionError(answer['status'], None, operation=operation, server=self.server)
+        entries = answer.get('entries')
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
+                                  detail='the shim answered entries that are not a list of records')
+        return entries
+
+    def delete(self, unc_client: str, username: str) -> None:
+        operation = f"NetSessionDel ({unc_client}, {username})"
+        answer = self._call(operation, {'operation': 'delete', 'client': unc_client,
+                                        'username': username})
+        if answer['status'] != 0:
+            raise NetSessionError(answer['status'], None, operation=operation, server=self.server)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._protocol.close_shell(self._shell_id)
+
+
+def _logon_name(params: Mapping[str, Any]) -> str | None:
+    """WinRM takes the domain in the user name (DOMAIN\\user); pywinrm has no domain field."""
+    user, domain = params['connection_username'], params['connection_domain']
+    if user and domain and '\\' not in user and '@' not in user:
+        return f'{domain}\\{user}'
+    return user
