@@ -268,8 +268,8 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, usern
         if not pair.client or not pair.username:
             # An empty name in NetrSessionDel means "any": it would close other users' sessions.
             kept_unnamed.extend(chosen)
-        elif own is not None and own.has_user(pair.username) and (
-                not own_found or _client_key(pair.client) in own.clients):
+        elif own is not None and (own.could_be(members[0]) if own_found
+                                  else own.has_user(pair.username)):
             kept_own.extend(chosen)
         elif len(chosen) < len(members):
             kept_partial.extend(chosen)
