@@ -9,7 +9,7 @@ LINK := $(COLLECTIONS)/ansible_collections/lanman/server
 SANITY_ROOT := build/sanity/ansible_collections/lanman/server
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup system-packages demo test unit lab e2e windows shim changelog lint sanity build clean
+.PHONY: setup system-packages demo test unit lab e2e windows shim molecule changelog lint sanity build clean
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
@@ -35,7 +35,7 @@ $(LINK):
 demo: setup
 	$(BIN)/python tests/demo/run.py
 
-test: setup unit lab e2e windows shim changelog lint sanity
+test: setup unit lab e2e windows shim molecule changelog lint sanity
 
 unit:
 	$(BIN)/python -m pytest tests/unit -q
@@ -53,11 +53,17 @@ windows:
 shim:
 	$(BIN)/python -m pytest tests/shim -q
 
+# Each role's Molecule scenario starts its own Samba lab (tests/molecule) and stops it again.
+molecule:
+	for role in session_report session_drain; do \
+	  (cd roles/$$role && PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/molecule test) || exit 1; \
+	done
+
 changelog:
 	$(BIN)/antsibull-changelog lint
 
 lint:
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --profile production roles/ tests/demo/demo.yml
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --profile production roles/ tests/demo/demo.yml tests/molecule
 
 # ansible-test needs the collection in a real ansible_collections/lanman/server folder, with
 # a git repository of its own (build/ is ignored by ours, so it would see no files).
