@@ -21,6 +21,9 @@ def test_build_install_and_document(tmp_path):
                              text=True).stdout.split()
     assert 'plugins/modules/netsession_delete.py' in members
     assert not [name for name in members if name.startswith(('tests', '.venv', 'build', '.ci'))]
+    # What ansible-builder reads from an installed collection; Molecule scenarios stay behind.
+    assert {'meta/execution-environment.yml', 'requirements.txt', 'bindep.txt'} <= set(members)
+    assert not [name for name in members if '/molecule/' in name]
 
     for module, fragment in (('netsession_info', 'NetSessionEnum'),
                              ('netsession_delete', 'NetSessionDel')):
