@@ -9,7 +9,7 @@ LINK := $(COLLECTIONS)/ansible_collections/lanman/server
 SANITY_ROOT := build/sanity/ansible_collections/lanman/server
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup system-packages demo test unit lab e2e windows shim molecule changelog lint sanity build clean
+.PHONY: setup system-packages demo test unit lab e2e windows shim molecule changelog docs lint sanity build clean
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
@@ -35,7 +35,7 @@ $(LINK):
 demo: setup
 	$(BIN)/python tests/demo/run.py
 
-test: setup unit lab e2e windows shim molecule changelog lint sanity
+test: setup unit lab e2e windows shim molecule changelog docs lint sanity
 
 unit:
 	$(BIN)/python -m pytest tests/unit -q
@@ -62,6 +62,11 @@ molecule:
 changelog:
 	$(BIN)/antsibull-changelog lint
 
+# The docsite guides and every plugin's and role's documentation, their option and return
+# value references included.
+docs:
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs .
+
 lint:
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --profile production roles/ tests/demo/demo.yml tests/molecule
 
@@ -83,3 +88,7 @@ build: setup
 
 clean:
 	rm -rf build .pytest_cache
+
+# Performance figures side by side on real Samba servers (a few minutes); writes bench-results.json.
+bench: setup
+	$(BIN)/python tests/bench/run.py

@@ -75,3 +75,21 @@ def test_waiting_times_out_naming_what_is_busy(drained, clients, playbook, ansib
     assert run.rc != 0
     assert 'still busy after 2 s' in run.output and f'alice@{clients.address(1)}' in run.output
     assert listed(ansible, inv, clients) == held  # nothing was closed
+
+
+def test_text_survey_answers(drained, clients, playbook, ansible, tmp_path):
+    """AWX text surveys send strings: "a, b" is a list of two users; an empty user or client
+    name is refused before anything is listed, closed or notified, instead of draining everyone."""
+    held = clients.hold(drained, [(1, 'alice', 0), (2, 'bob', 0), (3, 'carol', 0)])
+    inv = inventory_for(drained, tmp_path)
+    hook = tmp_path / 'notify.yml'
+    hook.write_text('- name: Must not run\n  ansible.builtin.fail:\n')
+    for blank in ('session_drain_client', 'session_drain_username'):
+        run = playbook(inv, play(**{blank: '" "'}, session_drain_notify_tasks=str(hook)))
+        assert run.rc != 0 and 'must name a client or a user' in run.output, run.output
+        assert 'Must not run' not in run.output
+        assert listed(ansible, inv, clients) == held
+
+    run = playbook(inv, play(session_drain_exclude_usernames='"bob, Carol"'))
+    assert run.rc == 0, run.output
+    assert listed(ansible, inv, clients) == [(clients.address(2), 'bob'), (clients.address(3), 'carol')]
