@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -18,7 +19,8 @@ from ._errors import OptionError
 
 __all__ = [
     'SESSION_KEYS', 'INFO_LEVELS', 'LEVEL_CHOICES', 'levels_to_try', 'needs_same_right',
-    'make_record', 'normalize_client', 'check_client', 'check_username', 'unc_client_name',
+    'make_record', 'normalize_client', 'check_client', 'check_server', 'check_username',
+    'unc_client_name',
     'level_has_username', 'matches', 'hide_own_session', 'Pair', 'OwnSession', 'plain_username',
     'Selection', 'select_pairs',
 ]
@@ -51,11 +53,24 @@ _ADMIN_LEVELS = frozenset({1, 2, 502})
 # Samba reports the age of a brand-new session as 0xFFFFFFFF (an unsigned underflow).
 _UNDERFLOWED_SECONDS = 0xFFFFFFFF
 
-# A NetBIOS (15 characters) or DNS (255) name: letters, digits and the few marks Windows allows.
-_HOST_NAME = re.compile(r'^[A-Za-z0-9_$][A-Za-z0-9_.$-]{0,254}$')
-# Characters that cannot appear in a Windows user name (LsaAddAccountRights / NetUserAdd rules).
+# A computer name as a session reports it: a NetBIOS name (at most 15 characters, MS-NBTE 2.1 /
+# "Naming conventions in Active Directory") or a DNS name (RFC 1035 2.3.4 and RFC 1123 2.1: at
+# most 253 characters in labels of at most 63), in letters, digits and the few marks Windows
+# allows. Non-ASCII names must be given in their IDNA (xn--) form.
+_HOST_LABEL = re.compile(r'^[A-Za-z0-9_$][A-Za-z0-9_$-]{0,62}$')
+_HOST_NAME_MAX = 253
+_HOST_LABEL_MAX = 63
+_HOST_ALLOWED = ("an IPv4 or IPv6 address (brackets optional) or a NetBIOS/DNS name of ASCII "
+                 f"letters, digits, '-', '_' and '$', at most {_HOST_NAME_MAX} characters in "
+                 f"dot-separated labels of at most {_HOST_LABEL_MAX}")
+# Characters that cannot appear in a Windows user name ("Naming conventions in Active
+# Directory", sAMAccountName; NetUserAdd rejects the same) -- '*' and '?' included, so a filter
+# can never be a wildcard.
 _USERNAME_FORBIDDEN = set('"/\\[]:;|=,+*?<>')
-_USERNAME_MAX = 256  # UNLEN, lmcons.h
+_USERNAME_MAX = 256  # UNLEN, lmcons.h: the longest user name the Net* API takes
+# Unicode categories that are never part of a name: controls (C0, DEL, C1), invisible format
+# characters (zero-width, bidirectional overrides, BOM), surrogates, line/paragraph separators.
+_INVISIBLE_CATEGORIES = frozenset({'Cc', 'Cf', 'Cs', 'Zl', 'Zp'})
 
 
 def levels_to_try(level: str | int, *, need_username: bool) -> list[int]:
@@ -113,23 +128,52 @@ def _check_name(option: str, value: str, kind: str) -> None:
     if not value.strip():
         raise OptionError(option, f"must not be empty (an empty {kind} name would match every "
                                   f"session on Samba); leave the option out to match any {kind}")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-        raise OptionError(option, f"{value!r} contains a control character or NUL")
+    hidden = [char for char in value if unicodedata.category(char) in _INVISIBLE_CATEGORIES]
+    if hidden:
+        raise OptionError(option, f"{value!r} contains a control character, NUL or invisible "
+                                  f"character (U+{ord(hidden[0]):04X}); allowed: printable "
+                                  "characters only")
+    if value != value.strip():
+        raise OptionError(option, f"{value!r} begins or ends with white space; give the {kind} "
+                                  "name without it")
+
+
+def _is_host_name(name: str) -> bool:
+    labels = name[:-1].split('.') if name.endswith('.') else name.split('.')
+    return len(name) <= _HOST_NAME_MAX and all(_HOST_LABEL.match(label) for label in labels)
+
+
+def _split_host(option: str, value: str, allowed: str = _HOST_ALLOWED) -> str:
+    """A host name or address, IPv6 brackets removed; OptionError if it is neither."""
+    bracketed = value.startswith('[') and value.endswith(']')
+    address = value[1:-1] if bracketed else value
+    try:
+        ipaddress.ip_address(address)
+        return address
+    except ValueError:
+        if not bracketed and _is_host_name(value):
+            return value
+    raise OptionError(option, f"{value!r} is not an IP address or host name; allowed: {allowed}")
 
 
 def check_client(option: str, value: str) -> str:
-    """Validate a client filter; return it without the optional leading ``\\\\``."""
+    """Validate a client filter; return it without the optional leading ``\\\\``.
+
+    IPv6 brackets are kept as given: the filter is compared without them.
+    """
     _check_name(option, value, 'client')
     name = value[2:] if value.startswith('\\\\') else value
-    address = name[1:-1] if name.startswith('[') and name.endswith(']') else name
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        if not _HOST_NAME.match(address):
-            raise OptionError(option, f"{value!r} is not an IP address or host name; allowed: an "
-                                      "IPv4 or IPv6 address or a NetBIOS/DNS name, optionally "
-                                      "with one leading \\\\") from None
+    _split_host(option, name if name and not name.startswith(('\\', '/')) else value,
+                _HOST_ALLOWED + ', optionally with one leading \\\\')
     return name
+
+
+def check_server(option: str, value: str) -> str:
+    """Validate the server to connect to; return it with IPv6 brackets removed."""
+    if not value or not value.strip():
+        raise OptionError(option, f"must not be empty; allowed: {_HOST_ALLOWED}")
+    _check_name(option, value, 'server')
+    return _split_host(option, value)
 
 
 def check_username(option: str, value: str) -> str:
@@ -140,8 +184,12 @@ def check_username(option: str, value: str) -> str:
         raise OptionError(option, f"{value!r} contains {''.join(forbidden)!r}, which cannot be "
                                   "part of a Windows user name (give the plain user name, "
                                   "without domain or wildcards)")
+    if not value.strip('.'):
+        raise OptionError(option, f"{value!r} is not a user name (a Windows user name cannot "
+                                  "consist of periods only)")
     if len(value) > _USERNAME_MAX:
-        raise OptionError(option, f"is {len(value)} characters long; at most {_USERNAME_MAX}")
+        raise OptionError(option, f"is {len(value)} characters long; at most {_USERNAME_MAX} "
+                                  "(UNLEN)")
     return value
 
 

@@ -15,23 +15,63 @@ from typing import Any
 
 from ._backend import close_pairs, list_sessions, open_transport
 from ._errors import NetSessionError, OptionError
-from ._sessions import check_client, check_username, level_has_username, select_pairs
+from ._sessions import (
+    check_client, check_server, check_username, level_has_username, select_pairs,
+)
 
-__all__ = ['execute', 'run_module', 'netsession_info', 'netsession_delete']
+__all__ = ['execute', 'run_module', 'netsession_info', 'netsession_delete', 'type_errors']
 
 _MAX_PORT = 65535
 _MAX_TIMEOUT = 3600
+# [MS-SRVS] 2.2.4.15: sesi502_idle_time is a DWORD of seconds; no session is idle for longer.
+_MAX_IDLE_SECONDS = 0xFFFFFFFF
+# What Ansible would silently turn into a string ("['a', 'b']") or an int (true -> 1).
+_CONTAINERS = (list, tuple, dict, set)
 
 
-def _check_connection(params: Mapping[str, Any]) -> None:
-    server = params['server']
-    if not server or not server.strip() or any(ord(char) < 0x21 for char in server):
-        raise OptionError('server', f"{server!r} is not a host name or address")
+def type_errors(spec: Mapping[str, Any], args: Mapping[str, Any]) -> list[str]:
+    """Arguments of a type that Ansible's validator would convert instead of refusing.
+
+    A list or a mapping given for a string option (or a list element) becomes its Python
+    representation, and a boolean given for an integer becomes 0 or 1; both are mistakes.
+    """
+    errors = []
+    for name, value in args.items():
+        option = spec.get(name)
+        if option is None or value is None:
+            continue
+        kind = option.get('type', 'str')
+        if kind in ('str', 'path') and isinstance(value, _CONTAINERS):
+            errors.append(f"{name}: expected a string, got a {_kind(value)}")
+        elif kind == 'int' and isinstance(value, bool):
+            errors.append(f"{name}: expected an integer, got a boolean ({value})")
+        elif kind == 'list' and option.get('elements') == 'str' and isinstance(value, (list, tuple)):
+            wrong = [item for item in value if isinstance(item, _CONTAINERS)]
+            if wrong:
+                errors.append(f"{name}: expected a list of strings, got an element that is a "
+                              f"{_kind(wrong[0])}")
+    return errors
+
+
+def _kind(value: Any) -> str:
+    return 'dict' if isinstance(value, dict) else 'list'
+
+
+def _check_connection(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the connection options; return the parameters with ``server`` normalised."""
+    params = dict(params, server=check_server('server', params['server'] or ''))
     if not 1 <= params['port'] <= _MAX_PORT:
         raise OptionError('port', f"{params['port']} is out of range; allowed: 1 to {_MAX_PORT}")
     if not 1 <= params['connect_timeout'] <= _MAX_TIMEOUT:
         raise OptionError('connect_timeout', f"{params['connect_timeout']} is out of range; "
                                              f"allowed: 1 to {_MAX_TIMEOUT} seconds")
+    if params['winrm_port'] is not None and not 1 <= params['winrm_port'] <= _MAX_PORT:
+        raise OptionError('winrm_port', f"{params['winrm_port']} is out of range; allowed: 1 to "
+                                        f"{_MAX_PORT}")
+    for option in ('winrm_operation_timeout', 'winrm_read_timeout'):
+        if not 1 <= params[option] <= _MAX_TIMEOUT:
+            raise OptionError(option, f"{params[option]} is out of range; allowed: 1 to "
+                                      f"{_MAX_TIMEOUT} seconds")
     if params['backend'] == 'winrm':
         _check_winrm(params)
     elif params['auth'] == 'ntlm' and not params['connection_username']:
@@ -47,6 +87,7 @@ def _check_connection(params: Mapping[str, Any]) -> None:
                                                 "of the password)")
     if params['kdc_host'] is not None and params['auth'] != 'kerberos':
         raise OptionError('kdc_host', "is only used with auth=kerberos")
+    return params
 
 
 def _check_winrm(params: Mapping[str, Any]) -> None:
@@ -60,9 +101,9 @@ def _check_winrm(params: Mapping[str, Any]) -> None:
     if params['connection_nt_hash']:
         raise OptionError('connection_nt_hash', "is not supported with backend=winrm (pywinrm "
                                                 "needs the password)")
-    if params['winrm_port'] is not None and not 1 <= params['winrm_port'] <= _MAX_PORT:
-        raise OptionError('winrm_port', f"{params['winrm_port']} is out of range; allowed: 1 to "
-                                        f"{_MAX_PORT}")
+    if params.get('smb_encrypt'):
+        raise OptionError('smb_encrypt', "applies to backend=smb only; WinRM is protected by "
+                                         "winrm_scheme=https or winrm_message_encryption")
     if not 1 <= params['winrm_operation_timeout'] < params['winrm_read_timeout'] <= _MAX_TIMEOUT:
         raise OptionError('winrm_read_timeout', "must be greater than winrm_operation_timeout, "
                                                 f"both from 1 to {_MAX_TIMEOUT} seconds")
@@ -82,7 +123,7 @@ def _result_base(transport: Any, level: int) -> dict[str, Any]:
 
 def netsession_info(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
     """List the sessions on one server (NetSessionEnum / NetSessionGetInfo)."""
-    _check_connection(params)
+    params = _check_connection(params)
     client, username = _filters(params)
     level = params['level']
     if username is not None and level != 'auto' and not level_has_username(int(level)):
@@ -95,12 +136,13 @@ def netsession_info(params: Mapping[str, Any], *, check_mode: bool, diff: bool) 
 
 def netsession_delete(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
     """Close the sessions that match (NetSessionDel per (client, user) pair)."""
-    _check_connection(params)
+    params = _check_connection(params)
     client, username = _filters(params)
     excluded = [check_username('exclude_usernames', name) for name in params['exclude_usernames']]
     min_idle = params['min_idle_seconds']
-    if min_idle is not None and min_idle < 0:
-        raise OptionError('min_idle_seconds', f"{min_idle} is negative; allowed: 0 or more")
+    if min_idle is not None and not 0 <= min_idle <= _MAX_IDLE_SECONDS:
+        raise OptionError('min_idle_seconds', f"{min_idle} is out of range; allowed: 0 to "
+                                              f"{_MAX_IDLE_SECONDS} (a DWORD of seconds)")
     if params['all_sessions'] and (client is not None or username is not None):
         raise OptionError('all_sessions', "cannot be combined with client or username: "
                                           "all_sessions=true means every session")

@@ -55,23 +55,39 @@ options:
   client:
     description:
       - Close sessions from this client (an IP address or computer name as the server reports
-        it, compared without regard to case). A leading C(\\) is accepted and ignored.
+        it, compared without regard to case).
+      - An IPv4 or IPv6 address, or a NetBIOS or DNS name of ASCII letters, digits, C(-), C(_) and
+        C($) (at most 253 characters in dot-separated labels of at most 63; RFC 1035, RFC 1123).
+        A non-ASCII name must be given in its IDNA (C(xn--)) form.
+      - Normalised - one leading C(\\) is removed (V(\\\\192.0.2.15) is V(192.0.2.15)); IPv6
+        brackets are optional (V([::1]) and V(::1) match the same sessions).
+      - Refused with an error naming the option - an empty or blank value, white space around
+        the name, control, NUL or invisible (zero-width, bidirectional) characters, wildcards
+        (C(*), C(?)), C(//) or more than one leading C(\\), a port or a URL, a list or mapping.
       - At least one of O(client) and O(username) is needed unless O(all_sessions=true).
     type: str
   username:
     description:
       - Close sessions of this user (the plain user name, compared without regard to case).
+      - At most 256 characters (C(UNLEN), lmcons.h).
+      - Refused with an error naming the option - an empty or blank value, white space around
+        the name, control, NUL or invisible characters, periods only, a list or mapping, and
+        the characters that a Windows user name cannot contain, C("/\[]:;|=,+*?<>) (so neither
+        C(DOMAIN\user) nor wildcards).
     type: str
   min_idle_seconds:
     description:
       - Close only sessions idle for at least this many seconds.
       - Samba always reports sessions as idle for 0 seconds, so any value above 0 matches no
         Samba session.
+      - From 0 to 4294967295 (the server counts idle time in a 32-bit number of seconds).
     type: int
   exclude_usernames:
     description:
       - Never close sessions of these users (compared without regard to case), even when the
         other filters match them.
+      - Each name is checked like O(username). A string is split at commas (V(alice,bob) is
+        V([alice, bob])), as Ansible does for every list option.
     type: list
     elements: str
     default: []

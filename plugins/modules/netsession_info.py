@@ -59,13 +59,24 @@ options:
   client:
     description:
       - Only sessions from this client (an IP address or computer name as the server reports it,
-        compared without regard to case). A leading C(\\) is accepted and ignored.
-      - Must not be empty.
+        compared without regard to case).
+      - An IPv4 or IPv6 address, or a NetBIOS or DNS name of ASCII letters, digits, C(-), C(_) and
+        C($) (at most 253 characters in dot-separated labels of at most 63; RFC 1035, RFC 1123).
+        A non-ASCII name must be given in its IDNA (C(xn--)) form.
+      - Normalised - one leading C(\\) is removed (V(\\\\192.0.2.15) is V(192.0.2.15)); IPv6
+        brackets are optional (V([::1]) and V(::1) match the same sessions).
+      - Refused with an error naming the option - an empty or blank value, white space around
+        the name, control, NUL or invisible (zero-width, bidirectional) characters, wildcards
+        (C(*), C(?)), C(//) or more than one leading C(\\), a port or a URL, a list or mapping.
     type: str
   username:
     description:
       - Only sessions of this user (the plain user name, compared without regard to case).
-      - Must not be empty.
+      - At most 256 characters (C(UNLEN), lmcons.h).
+      - Refused with an error naming the option - an empty or blank value, white space around
+        the name, control, NUL or invisible characters, periods only, a list or mapping, and
+        the characters that a Windows user name cannot contain, C("/\[]:;|=,+*?<>) (so neither
+        C(DOMAIN\user) nor wildcards).
     type: str
 notes:
   - Rights needed. Windows - levels 1, 2 and 502 need membership of Administrators or Server

@@ -24,7 +24,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import connection_loader
 
-from ansible_collections.lanman.server.plugins.module_utils._tasks import execute
+from ansible_collections.lanman.server.plugins.module_utils._tasks import execute, type_errors
 
 __all__ = ['ControllerAction']
 
@@ -104,8 +104,9 @@ class ControllerAction(ActionBase):
         args['backend'] = backend
 
         validation = ArgumentSpecValidator(self.ARGUMENT_SPEC).validate(args)
-        if validation.error_messages:
-            result.update(failed=True, changed=False, msg='; '.join(validation.error_messages))
+        errors = type_errors(self.ARGUMENT_SPEC, args) + validation.error_messages
+        if errors:
+            result.update(failed=True, changed=False, msg='; '.join(errors))
             return remove_values(result, validation._no_log_values)
         params = validation.validated_parameters
         result.update(execute(self.OPERATION, params,

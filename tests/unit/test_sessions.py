@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ansible_collections.lanman.server.plugins.module_utils._errors import OptionError
 from ansible_collections.lanman.server.plugins.module_utils._sessions import (
-    SESSION_KEYS, OwnSession, Pair, check_client, check_username, hide_own_session, levels_to_try,
-    make_record, matches, select_pairs, unc_client_name,
+    SESSION_KEYS, OwnSession, Pair, check_client, check_server, check_username, hide_own_session,
+    levels_to_try, make_record, matches, select_pairs, unc_client_name,
 )
+from ansible_collections.lanman.server.plugins.module_utils._tasks import type_errors
 
 FULL_ENTRY = {'cname': '\\\\10.0.0.5\x00', 'username': 'Alice\x00', 'num_opens': 3,
               'time': 120, 'idle_time': 30, 'user_flags': 0, 'cltype_name': 'Windows\x00',
@@ -69,7 +72,7 @@ def test_client_accepted(value, expected):
     ('a;b', 'not an IP address or host name'), ('//host', 'not an IP address or host name'),
 ])
 def test_client_rejected(value, fragment):
-    with pytest.raises(OptionError, match=fragment) as caught:
+    with pytest.raises(OptionError, match=re.escape(fragment)) as caught:
         check_client('client', value)
     assert str(caught.value).startswith('client: ')
 
@@ -80,8 +83,67 @@ def test_client_rejected(value, fragment):
     ('a' * 257, 'at most 256'),
 ])
 def test_username_rejected(value, fragment):
-    with pytest.raises(OptionError, match=fragment):
+    with pytest.raises(OptionError, match=re.escape(fragment)):
         check_username('username', value)
+
+
+@pytest.mark.parametrize('value, fragment', [
+    ('\\\\\\\\wks01', 'optionally with one leading'), ('\\\\', 'not an IP address'),
+    ('\\wks01', 'not an IP address'), ('wks\u200b01', 'U+200B'), ('\u202ewks', 'U+202E'),
+    ('wks01\x85', 'U+0085'), (' wks01', 'white space'), ('*', 'not an IP address'),
+    ('a' * 64, 'labels of at most 63'), ('.'.join(['a' * 63] * 4), 'at most 253'),
+    ('x..y', 'not an IP address'), ('[wks01]', 'not an IP address'), ('wks-\u00fc', 'ASCII'),
+])
+def test_client_rejected_with_what_is_allowed(value, fragment):
+    with pytest.raises(OptionError, match=re.escape(fragment)):
+        check_client('client', value)
+
+
+def test_client_names_up_to_the_dns_limits_are_accepted():
+    name = '.'.join(['a' * 63] * 3 + ['a' * 61])
+    assert len(name) == 253 and check_client('client', name) == name
+    assert check_client('client', '\\\\[::1]') == '[::1]'
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('127.0.0.1', '127.0.0.1'), ('[::1]', '::1'), ('::1', '::1'), ('fs01.example.com', 'fs01.example.com'),
+])
+def test_server_accepted_and_ipv6_brackets_removed(value, expected):
+    assert check_server('server', value) == expected
+
+
+@pytest.mark.parametrize('value, fragment', [
+    ('', 'must not be empty'), (' ', 'must not be empty'), ('\\\\fs01', 'not an IP address'),
+    ('smb://fs01', 'not an IP address'), ('fs01:445', 'not an IP address'), ('a' * 300, 'at most 253'),
+    ('fs-\u00fc', 'ASCII'), ('fs01\x00', 'U+0000'),
+])
+def test_server_rejected(value, fragment):
+    with pytest.raises(OptionError, match=re.escape(fragment)) as caught:
+        check_server('server', value)
+    assert str(caught.value).startswith('server: ')
+
+
+@pytest.mark.parametrize('value, fragment', [
+    (' alice', 'white space'), ('alice ', 'white space'), ('...', 'periods only'),
+    ('\ufeffalice', 'U+FEFF'), ('al?ce', "'?'"),
+])
+def test_username_rejected_more(value, fragment):
+    with pytest.raises(OptionError, match=re.escape(fragment)):
+        check_username('username', value)
+
+
+def test_username_of_unlen_characters_and_unicode_accepted():
+    assert check_username('username', 'a' * 256) == 'a' * 256
+    assert check_username('username', 'J\u00fcrgen') == 'J\u00fcrgen'
+
+
+def test_type_errors_refuse_what_ansible_would_convert():
+    spec = {'client': {'type': 'str'}, 'port': {'type': 'int'},
+            'names': {'type': 'list', 'elements': 'str'}}
+    assert type_errors(spec, {'client': ['a'], 'port': True, 'names': [['b']]}) == [
+        'client: expected a string, got a list', 'port: expected an integer, got a boolean (True)',
+        'names: expected a list of strings, got an element that is a list']
+    assert type_errors(spec, {'client': 'a', 'port': 5, 'names': 'a,b', 'other': [1]}) == []
 
 
 def test_unc_client_name_adds_the_prefix_windows_requires():
