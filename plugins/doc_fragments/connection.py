@@ -17,12 +17,17 @@ options:
         would use (C(ansible_host), or the plugin's own variable such as C(ansible_winrm_host)
         or C(ansible_ssh_host)), else its inventory name. With C(delegate_to) it is still the
         inventory host's address, never the delegate's.
+      - An IPv4 or IPv6 address (brackets optional, and removed) or a host name of ASCII
+        letters, digits, C(-), C(_) and C($), at most 253 characters in labels of at most 63;
+        not a UNC path (C(\\server)), a URL or C(host:port). Anything else is refused before
+        connecting, with an error naming the option.
     type: str
     required: true
   port:
     description:
       - TCP port of the server's SMB service (C(backend=smb)).
       - The host's C(ansible_port) is never used here; it is usually a WinRM port.
+      - From 1 to 65535.
     type: int
     default: 445
   backend:
@@ -85,10 +90,25 @@ options:
   connect_timeout:
     description:
       - Seconds to wait for the server to accept the connection and for each answer after that
-        (C(backend=smb)).
+        (C(backend=smb)). A server that stops answering in the middle of a call, after the
+        connection was set up, fails the task with C(ERROR_SEM_TIMEOUT) after this long; one
+        that drops the connection fails it with C(ERROR_NETNAME_DELETED) at once.
       - From 1 to 3600.
     type: int
     default: 10
+  smb_encrypt:
+    description:
+      - Require SMB 3 encryption of the session (C(backend=smb)). The task fails with
+        C(STATUS_ACCESS_DENIED) (operation C(require encryption (smb_encrypt))), before any request is sent
+        over the pipe, when the server did not agree to encrypt it (SMB 2.x only, or encryption
+        turned off on the server, for example Samba's C(server smb encrypt = off)).
+      - With V(false), the session is still encrypted whenever the server offers SMB 3
+        encryption (impacket's behaviour), and signed when the server requires signing; it is
+        sent in the clear otherwise.
+      - Not used with C(backend=winrm) (refused when V(true)); WinRM is protected by
+        O(winrm_scheme=https) or O(winrm_message_encryption).
+    type: bool
+    default: false
   winrm_transport:
     description:
       - Authentication of the WinRM connection (C(backend=winrm)).
@@ -109,6 +129,7 @@ options:
   winrm_port:
     description:
       - WinRM port (C(backend=winrm)); 5986 for V(https), 5985 for V(http) when not set.
+        From 1 to 65535.
       - For a host managed over WinRM, defaults to its C(ansible_port).
     type: int
   winrm_server_cert_validation:
@@ -142,16 +163,18 @@ options:
     default: auto
   winrm_operation_timeout:
     description:
-      - Seconds the WinRM service may take for one operation (C(backend=winrm)).
+      - Seconds the WinRM service may take for one operation (C(backend=winrm)); from 1 to 3600.
     type: int
     default: 20
   winrm_read_timeout:
     description:
       - Seconds to wait for an HTTP answer (C(backend=winrm)); must exceed
-        O(winrm_operation_timeout).
+        O(winrm_operation_timeout); at most 3600.
     type: int
     default: 30
 notes:
+  - A list or mapping given for a string option, or a boolean for a number, is refused rather
+    than converted to text or to 0/1.
   - The modules run on the Ansible controller (or the AWX execution environment) for every
     inventory host, whatever the host's C(ansible_connection); the file server needs nothing but
     its Server service reachable.

@@ -28,6 +28,7 @@ CONNECTION_ARGUMENT_SPEC = {
     'auth': {'type': 'str', 'default': 'ntlm', 'choices': ['ntlm', 'kerberos']},
     'kdc_host': {'type': 'str'},
     'connect_timeout': {'type': 'int', 'default': 10},
+    'smb_encrypt': {'type': 'bool', 'default': False},
     'winrm_transport': {'type': 'str', 'default': 'ntlm',
                         'choices': ['ntlm', 'kerberos', 'credssp', 'basic', 'certificate']},
     'winrm_scheme': {'type': 'str', 'default': 'https', 'choices': ['https', 'http']},

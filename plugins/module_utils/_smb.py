@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,17 +24,26 @@ from ._sessions import OwnSession
 
 IMPACKET_IMPORT_ERROR = None
 try:
-    from impacket import nt_errors, system_errors
+    from impacket import nt_errors, smb as smb1, smb3, system_errors
     from impacket.dcerpc.v5 import srvs, transport as rpc_transport
     from impacket.dcerpc.v5.rpcrt import DCERPCException, rpc_status_codes
     from impacket.dcerpc.v5.dtypes import NULL
     from impacket.krb5.kerberosv5 import KerberosError
     from impacket.nmb import NetBIOSError, NetBIOSTimeout
+    from impacket.smb import SMB_DIALECT
     from impacket.smbconnection import SMBConnection, SessionError
+
+    from ._rpc import TransceivePipe, decode_session_enum
+    from impacket.smb3structs import SMB2_DIALECT_30, SMB2_SESSION_FLAG_ENCRYPT_DATA
 except ImportError as import_error:  # reported by SmbTransport.connect, only when SMB is chosen
     IMPACKET_IMPORT_ERROR = import_error
 
 __all__ = ['SmbTransport']
+
+# [MS-ERREF] 2.3.1: what an SMB 3 server answers a request that should have been encrypted.
+STATUS_ACCESS_DENIED = 0xC0000022
+_DIALECTS = {0x202: 'SMB 2.0.2', 0x210: 'SMB 2.1', 0x300: 'SMB 3.0', 0x302: 'SMB 3.0.2',
+             0x311: 'SMB 3.1.1'}
 
 # [MS-SRVS] 3.1.4.5: PreferedMaximumLength MAX_PREFERRED_LENGTH asks for every entry at once;
 # a server that still pages answers ERROR_MORE_DATA with a resume handle.
@@ -77,8 +87,9 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
         code = error.getErrorCode()
         raise NetSessionError(code, _kerberos_name(code), operation=operation, server=server,
                               detail='Kerberos') from None
-    except SessionError as error:
-        code = error.getErrorCode()
+    except (SessionError, smb3.SessionError, smb1.SessionError) as error:
+        # smbconnection wraps the SMB 2/3 and SMB 1 errors; called directly, those raise their own.
+        code = error.getErrorCode() if isinstance(error, SessionError) else error.get_error_code()
         raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
     except DCERPCException as error:
         code = error.get_error_code()
@@ -90,6 +101,10 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
         code, detail = _network_failure(error, timeout)
         raise NetSessionError(code, None, operation=operation, server=server, detail=detail) from None
     except Exception as error:  # impacket failed to decode a malformed answer
+        if error.args == ('No answer!',):
+            # impacket's SMB negotiation: the server dropped the connection (twice) unanswered.
+            raise NetSessionError(ERROR_NETNAME_DELETED, None, operation=operation, server=server,
+                                  detail='connection lost (no answer to the SMB negotiation)') from None
         raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
                               detail=f"undecodable answer ({type(error).__name__})") from None
 
@@ -121,11 +136,11 @@ class SmbTransport(SessionTransport):
 
     backend = 'smb'
 
-    def __init__(self, server: str, timeout: int, smb: Any, dce: Any, own: OwnSession) -> None:
+    def __init__(self, server: str, timeout: int, smb: Any, pipe: Any, own: OwnSession) -> None:
         self.server = server
         self._timeout = timeout
         self._smb = smb
-        self._dce = dce
+        self._pipe = pipe
         self._own = own
 
     @classmethod
@@ -150,12 +165,10 @@ class SmbTransport(SessionTransport):
             else:
                 with _failures_as('NTLM logon', server, timeout):
                     smb.login(user, password, domain, '', nt_hash)
+            if params.get('smb_encrypt'):
+                _require_encryption(smb, server)
             with _failures_as(r'bind to \pipe\srvsvc', server, timeout):
-                rpc = rpc_transport.SMBTransport(server, params['port'], r'\srvsvc', smb_connection=smb)
-                rpc.set_connect_timeout(timeout)
-                dce = rpc.get_dce_rpc()
-                dce.connect()
-                dce.bind(srvs.MSRPC_UUID_SRVS)
+                pipe = _open_srvsvc(smb, server, params['port'], timeout)
                 local_address = smb.getSMBServer().get_socket().getsockname()[0]
         except BaseException:
             _quietly_close(smb)
@@ -164,7 +177,7 @@ class SmbTransport(SessionTransport):
         # calling name, which impacket takes from the host name (at most 15 characters).
         host_name = socket.gethostname()
         own = OwnSession.of([local_address, host_name, host_name.split('.')[0][:15]], user or None)
-        return cls(server, timeout, smb, dce, own)
+        return cls(server, timeout, smb, pipe, own)
 
     @property
     def own_session(self) -> OwnSession:
@@ -187,22 +200,18 @@ class SmbTransport(SessionTransport):
             request['PreferedMaximumLength'] = MAX_PREFERRED_LENGTH
             request['ResumeHandle'] = resume_handle
             with _failures_as(operation, self.server, self._timeout):
-                # checkError=False: ERROR_MORE_DATA carries a page that must be read, and the
-                # status is checked here for every code alike.
-                answer = self._dce.request(request, checkError=False)
-            status = answer['ErrorCode']
+                # The status is checked here for every code alike: ERROR_MORE_DATA carries a
+                # page that must be read.
+                answer = self._pipe.call(request.opnum, request.getData())
+                page, next_handle, status = _session_page(answer, level, prefix)
             if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
                 raise NetSessionError(status, _code_name(status), operation=operation,
                                       server=self.server)
-            container = answer['InfoStruct']['SessionInfo'][f'Level{level}']
-            page = container['Buffer'] or []
             if status == ERROR_MORE_DATA and not page:
                 raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,
                                       detail='the server asked to go on but sent no entries')
-            for item in page:
-                entries.append({field[len(prefix):]: _value(item[field]) for field in item.fields
-                                if field.startswith(prefix)})
-            resume_handle = answer['ResumeHandle']
+            entries.extend(page)
+            resume_handle = next_handle
             if status == NERR_SUCCESS:
                 return entries
         raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,
@@ -215,12 +224,82 @@ class SmbTransport(SessionTransport):
         request['UserName'] = _wide(username)
         operation = f"NetrSessionDel ({unc_client}, {username})"
         with _failures_as(operation, self.server, self._timeout):
-            status = self._dce.request(request, checkError=False)['ErrorCode']
+            status = struct.unpack('<L', self._pipe.call(request.opnum, request.getData())[-4:])[0]
         if status != NERR_SUCCESS:
             raise NetSessionError(status, _code_name(status), operation=operation, server=self.server)
 
     def close(self) -> None:
         _quietly_close(self._smb)
+
+
+def _require_encryption(smb: Any, server: str) -> None:
+    """Refuse to go on (before any RPC is sent) unless the session encrypts every message.
+
+    impacket encrypts an SMB 3.x session whenever the server offers encryption, and says so in
+    its session flags; it has no switch to demand it, so the demand is checked here. The flag
+    and dialect are impacket internals (checked against impacket 0.12 and 0.13).
+    """
+    connection = smb.getSMBServer()
+    session = getattr(connection, '_Session', None)
+    dialect = smb.getDialect()
+    encrypted = (isinstance(dialect, int) and dialect >= SMB2_DIALECT_30
+                 and isinstance(session, dict)
+                 and bool(session.get('SessionFlags', 0) & SMB2_SESSION_FLAG_ENCRYPT_DATA)
+                 and bool(getattr(connection, '_Connection', {}).get('SupportsEncryption')))
+    if not encrypted:
+        shown = _DIALECTS.get(dialect, f"dialect 0x{dialect:04X}") if isinstance(dialect, int) \
+            else 'SMB 1'
+        raise NetSessionError(STATUS_ACCESS_DENIED, 'STATUS_ACCESS_DENIED',
+                              operation='require encryption (smb_encrypt)', server=server,
+                              detail=f"the server does not encrypt this session ({shown}); "
+                                     "smb_encrypt=true needs SMB 3.0 or later with encryption "
+                                     "enabled on the server")
+
+
+def _open_srvsvc(smb: Any, server: str, port: int, timeout: int) -> Any:
+    """Open and bind ``\\pipe\\srvsvc``: an object whose ``call(opnum, stub)`` returns the answer's stub.
+
+    SMB2/3: one FSCTL_PIPE_TRANSCEIVE per bind and per call (see ``_rpc``). SMB1 (servers that
+    speak nothing newer): impacket's own DCE/RPC, which writes and then reads.
+    """
+    if smb.getDialect() != SMB_DIALECT:
+        tree = smb.connectTree('IPC$')
+        pipe = TransceivePipe(smb.getSMBServer(), tree, smb.openFile(tree, r'\srvsvc'))
+        pipe.bind(srvs.MSRPC_UUID_SRVS)
+        return pipe
+    rpc = rpc_transport.SMBTransport(server, port, r'\srvsvc', smb_connection=smb)
+    rpc.set_connect_timeout(timeout)
+    dce = rpc.get_dce_rpc()
+    dce.connect()
+    dce.bind(srvs.MSRPC_UUID_SRVS)
+    return _ImpacketPipe(dce)
+
+
+class _ImpacketPipe:
+    """impacket's DCE/RPC: the request, then the (reassembled) answer's stub."""
+
+    def __init__(self, dce: Any) -> None:
+        self._dce = dce
+
+    def call(self, opnum: int, stub: bytes) -> bytes:
+        self._dce.call(opnum, stub)
+        return self._dce.recv()
+
+
+def _session_page(answer: bytes, level: int, prefix: str) -> tuple[list[dict[str, Any]], int, int]:
+    """One NetrSessionEnum answer: its entries (only if the status says there are), resume handle, status."""
+    status = struct.unpack('<L', answer[-4:])[0]
+    if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
+        return [], 0, status
+    try:
+        return decode_session_enum(answer, level)
+    except (ValueError, struct.error, UnicodeDecodeError):
+        pass  # not what the fast decoder expects: let impacket decode it (or fail) as it always did
+    response = srvs.NetrSessionEnumResponse(answer)
+    page = response['InfoStruct']['SessionInfo'][f'Level{level}']['Buffer'] or []
+    entries = [{field[len(prefix):]: _value(item[field]) for field in item.fields
+                if field.startswith(prefix)} for item in page]
+    return entries, response['ResumeHandle'], response['ErrorCode']
 
 
 def _quietly_close(smb: Any) -> None:

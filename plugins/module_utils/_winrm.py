@@ -24,14 +24,15 @@ from typing import Any
 
 from ._backend import SessionTransport, missing_library
 from ._errors import (
-    ERROR_BAD_NETPATH, ERROR_LOGON_FAILURE, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR,
-    NetSessionError,
+    ERROR_BAD_NETPATH, ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT,
+    RPC_S_PROTOCOL_ERROR, NetSessionError,
 )
 from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 
 PYWINRM_IMPORT_ERROR = None
 try:
     import requests
+    from urllib3.exceptions import NewConnectionError
     from winrm.exceptions import (
         InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError,
         WSManFaultError,
@@ -100,12 +101,33 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
         raise NetSessionError(SEC_E_UNTRUSTED_ROOT, 'SEC_E_UNTRUSTED_ROOT', operation=operation,
                               server=server, detail='the server certificate could not be verified '
                               '(winrm_ca_trust_path, or winrm_server_cert_validation=ignore)') from None
-    except requests.exceptions.ConnectionError:
+    except requests.exceptions.ConnectionError as error:
+        if not _never_connected(error):  # the same code as a lost SMB connection
+            raise NetSessionError(ERROR_NETNAME_DELETED, None, operation=operation, server=server,
+                                  detail='the WinRM service dropped the connection') from None
         raise NetSessionError(ERROR_BAD_NETPATH, None, operation=operation, server=server,
                               detail='could not connect to the WinRM service') from None
     except WinRMError as error:
         raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
                               detail=str(error)) from None
+
+
+def _never_connected(error: BaseException) -> bool:
+    """Whether a requests ConnectionError is a failure to connect (refused, unresolved), not a
+    connection that was lost after it was made: urllib3 says NewConnectionError somewhere in
+    the chain of wrapped errors (requests' ConnectionError > MaxRetryError > NewConnectionError).
+    """
+    pending, seen = [error], 0
+    while pending and seen < 20:  # bounded: a malformed chain must not loop
+        item = pending.pop()
+        seen += 1
+        if isinstance(item, NewConnectionError):
+            return True
+        pending += [arg for arg in getattr(item, 'args', ()) if isinstance(arg, BaseException)]
+        reason = getattr(item, 'reason', None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+    return False
 
 
 class WinrmTransport(SessionTransport):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,21 @@ class Server:
     name: str
     address: str
     samba: SambaServer
+
+
+def start_server(name: str, extra_global: dict[str, str] | None = None) -> Server:
+    """A server of its own (extra smb.conf [global] lines) with the usual users; caller stops it."""
+    samba = SambaServer(address=allocate_server_address(), extra_global=extra_global)
+    try:
+        samba.add_user(*ADMIN, role='admin')
+        samba.add_user(*OPERATOR, role='operator')
+        for user, password in USERS.items():
+            samba.add_user(user, password, role='user')
+        samba.start()
+    except BaseException:
+        samba.stop()
+        raise
+    return Server(name, samba.address, samba)
 
 
 @pytest.fixture(scope='session')
@@ -175,3 +192,28 @@ def mine(records: list[dict], clients: Clients) -> list[tuple[str, str]]:
     prefix = f'127.0.{clients.block}.'
     return sorted((rec['client'], rec['username']) for rec in records
                   if rec['client'].startswith(prefix))
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts TCP connections on 127.0.0.1 and never answers (a stalled SMB server)."""
+    listener = socket.create_server(('127.0.0.1', 0))
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for connection in accepted:
+        connection.close()
+    listener.close()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
-import pytest
 from impacket.ntlm import compute_nthash
 
 from tests.e2e.conftest import ADMIN, inventory, mine
@@ -34,31 +31,6 @@ def test_nothing_listening_is_a_bad_netpath(servers, ansible, tmp_path):
     run = ansible(inventory(tmp_path, servers[:1]), INFO, 'port=4451')
     assert_clean_failure(run, 'fs1', 53, 'ERROR_BAD_NETPATH')
     assert 'connection refused' in run.by_host()['fs1']['msg']
-
-
-@pytest.fixture
-def silent_server():
-    """Accepts TCP connections on 127.0.0.1 and never answers (a stalled SMB server)."""
-    listener = socket.create_server(('127.0.0.1', 0))
-    accepted = []
-    stop = threading.Event()
-
-    def accept():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(5)
-    for connection in accepted:
-        connection.close()
-    listener.close()
 
 
 def test_stalled_server_times_out_within_connect_timeout(ansible, tmp_path, silent_server):

@@ -66,6 +66,15 @@ def test_stalled_service_times_out(endpoint):
     assert time.monotonic() - started < 3 + 3
 
 
+@pytest.mark.parametrize('action', ['Create', 'Command', 'Receive'])
+def test_connection_dropped_in_the_middle_of_a_call(endpoint, action):
+    # The endpoint closes the connection without answering: lost, not "could not connect".
+    endpoint.fail_next(action, drop=True)
+    started = time.monotonic()
+    assert_failed(listing(endpoint), 64, 'ERROR_NETNAME_DELETED', 'dropped the connection')
+    assert time.monotonic() - started < 3
+
+
 def test_nothing_listening():
     result = _run(INFO, dict(server='127.0.0.1', backend='winrm', connection_username='admin',
                              connection_password='x', winrm_scheme='http', winrm_port=1), False)
