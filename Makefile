@@ -9,7 +9,7 @@ LINK := $(COLLECTIONS)/ansible_collections/lanman/server
 SANITY_ROOT := build/sanity/ansible_collections/lanman/server
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup system-packages demo test unit lab e2e windows shim molecule changelog docs lint sanity build clean
+.PHONY: setup system-packages demo test unit lab e2e windows shim molecule changelog docs lint sanity build clean bench
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
