@@ -41,6 +41,8 @@ class SessionTransport(abc.ABC):
 
     backend: str
     server: str
+    served_levels: frozenset[int] | None = None
+    """The info levels the server is known to answer, when it identified itself; else None."""
 
     @abc.abstractmethod
     def enumerate(self, level: int, unc_client: str | None,
@@ -106,7 +108,7 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
     """
     if username is not None:
         need_username = True
-    candidates = levels_to_try(level, need_username=need_username)
+    candidates = levels_to_try(level, need_username=need_username, served=transport.served_levels)
     unc_client = unc_client_name(client) if client is not None else None
     refused: NetSessionError | None = None
     refused_level = None

@@ -73,10 +73,17 @@ _USERNAME_MAX = 256  # UNLEN, lmcons.h: the longest user name the Net* API takes
 _INVISIBLE_CATEGORIES = frozenset({'Cc', 'Cf', 'Cs', 'Zl', 'Zp'})
 
 
-def levels_to_try(level: str | int, *, need_username: bool) -> list[int]:
-    """The info levels to request, in order: one for an explicit level, a fallback chain for auto."""
+def levels_to_try(level: str | int, *, need_username: bool,
+                  served: frozenset[int] | None = None) -> list[int]:
+    """The info levels to request, in order: one for an explicit level, a fallback chain for auto.
+
+    ``served`` are the levels the server is known to answer (None: unknown); auto skips the
+    others, each of which would only cost a refused call.
+    """
     if level == 'auto':
-        return [lvl for lvl in _AUTO_ORDER if 'username' in _LEVEL_KEYS[lvl] or not need_username]
+        chain = [lvl for lvl in _AUTO_ORDER if 'username' in _LEVEL_KEYS[lvl] or not need_username]
+        known = [lvl for lvl in chain if served is None or lvl in served]
+        return known or chain
     return [int(level)]
 
 

@@ -45,6 +45,12 @@ STATUS_ACCESS_DENIED = 0xC0000022
 _DIALECTS = {0x202: 'SMB 2.0.2', 0x210: 'SMB 2.1', 0x300: 'SMB 3.0', 0x302: 'SMB 3.0.2',
              0x311: 'SMB 3.1.1'}
 
+# What Samba announces as its version in the NTLM CHALLENGE ([MS-NLMP] 2.2.2.10): Windows 6.1
+# build 0. Windows itself sends its real build there (7600 and up for 6.1).
+SAMBA_NTLM_VERSION = (6, 1, 0)
+# samba-lab.md: Samba answers NetrSessionEnum at levels 0 and 1 only (124 for 2, 10 and 502).
+SAMBA_LEVELS = frozenset({0, 1})
+
 # [MS-SRVS] 3.1.4.5: PreferedMaximumLength MAX_PREFERRED_LENGTH asks for every entry at once;
 # a server that still pages answers ERROR_MORE_DATA with a resume handle.
 MAX_PREFERRED_LENGTH = 0xFFFFFFFF
@@ -177,7 +183,11 @@ class SmbTransport(SessionTransport):
         # calling name, which impacket takes from the host name (at most 15 characters).
         host_name = socket.gethostname()
         own = OwnSession.of([local_address, host_name, host_name.split('.')[0][:15]], user or None)
-        return cls(server, timeout, smb, pipe, own)
+        transport = cls(server, timeout, smb, pipe, own)
+        if (smb.getServerOSMajor(), smb.getServerOSMinor(), smb.getServerOSBuild()) == SAMBA_NTLM_VERSION:
+            # level auto then asks Samba for level 1 straight away, not after two refusals.
+            transport.served_levels = SAMBA_LEVELS
+        return transport
 
     @property
     def own_session(self) -> OwnSession:

@@ -106,5 +106,19 @@ def test_plain_user_is_refused_with_access_denied(servers, ansible, tmp_path):
     assert run.status() == {'fs1': 'failed'}
     assert (result['code'], result['code_name']) == (5, 'ERROR_ACCESS_DENIED')
     assert 'ERROR_ACCESS_DENIED (5)' in result['msg']
-    # 502, 2 and 1 need the same right: after 502 is refused only 10 is worth asking.
-    assert 'level auto tried 502, 10' in result['msg']
+    # Samba is asked for the levels it serves only: 1, then 0 (which needs another right).
+    assert 'level auto tried 1, 0' in result['msg']
+
+
+def test_samba_is_recognised_so_level_auto_asks_for_level_1_first(servers):
+    """Samba announces itself as Windows 6.1 build 0 and serves levels 0 and 1 only."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible_collections.lanman.server.plugins.module_utils._backend import list_sessions, open_transport
+    from ansible_collections.lanman.server.plugins.module_utils._options import INFO_ARGUMENT_SPEC
+
+    params = ArgumentSpecValidator(INFO_ARGUMENT_SPEC).validate(
+        {'server': servers[0].address, 'backend': 'smb', 'connection_username': ADMIN[0],
+         'connection_password': ADMIN[1]}).validated_parameters
+    with open_transport(params) as transport:
+        assert transport.served_levels == frozenset({0, 1})
+        assert list_sessions(transport, level='auto', client=None, username=None).level == 1

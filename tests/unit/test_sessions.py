@@ -56,6 +56,12 @@ def test_auto_tries_richest_first_and_skips_level_0_when_a_user_is_needed():
     assert levels_to_try('auto', need_username=False) == [502, 2, 1, 10, 0]
     assert levels_to_try('auto', need_username=True) == [502, 2, 1, 10]
     assert levels_to_try('10', need_username=True) == [10]
+    # A server known to answer levels 0 and 1 only (Samba) is asked for those only; an explicit
+    # level, and a hint that leaves nothing, change nothing.
+    assert levels_to_try('auto', need_username=False, served=frozenset({0, 1})) == [1, 0]
+    assert levels_to_try('auto', need_username=True, served=frozenset({0, 1})) == [1]
+    assert levels_to_try('502', need_username=True, served=frozenset({0, 1})) == [502]
+    assert levels_to_try('auto', need_username=True, served=frozenset({0})) == [502, 2, 1, 10]
 
 
 @pytest.mark.parametrize('value, expected', [
