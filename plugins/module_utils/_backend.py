@@ -21,7 +21,7 @@ from ._errors import (
     NetSessionError, OptionError,
 )
 from ._sessions import (
-    OwnSession, Pair, Selection, hide_own_session, levels_to_try, make_record, matches,
+    OwnSession, Selection, hide_own_session, levels_to_try, make_record, matches,
     needs_same_right, unc_client_name,
 )
 
@@ -54,8 +54,11 @@ class SessionTransport(abc.ABC):
         """
 
     @abc.abstractmethod
-    def delete(self, unc_client: str, username: str) -> None:
-        """NetrSessionDel for one (client, user) pair; never with a NULL argument."""
+    def delete(self, unc_client: str | None, username: str) -> None:
+        """NetrSessionDel for one (client, user) pair, or with no client every session of the user.
+
+        Never called without a user name (Samba would close every session on the server).
+        """
 
     @property
     @abc.abstractmethod
@@ -146,7 +149,7 @@ class CloseReport(NamedTuple):
 
 
 def close_pairs(transport: SessionTransport, selection: Selection, *, level: int, check_mode: bool,
-                ) -> CloseReport:
+                whole_user: str | None = None) -> CloseReport:
     """Close every selected pair (or, in check mode, only report them).
 
     A pair that is gone by the time it is closed counts as closed by someone else, not as a
@@ -158,6 +161,8 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
     gone: list[dict[str, Any]] = []
     if check_mode:
         return CloseReport([rec for _pair, members in selection.to_close for rec in members], gone)
+    if whole_user is not None:
+        return _close_user(transport, selection, whole_user, level)
     for index, (pair, members) in enumerate(selection.to_close):
         try:
             try:
@@ -165,7 +170,8 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
             except NetSessionError as error:
                 if error.code == NERR_CLIENT_NAME_NOT_FOUND or (
                         error.code == ERROR_ACCESS_DENIED
-                        and not _pair_present(transport, pair, level)):
+                        and not _present(transport, client=pair.client,
+                                         username=pair.username, level=level)):
                     gone.extend(members)
                     continue
                 raise
@@ -182,6 +188,21 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
     return CloseReport(closed, gone)
 
 
-def _pair_present(transport: SessionTransport, pair: Pair, level: int) -> bool:
-    current = list_sessions(transport, level=level, client=pair.client, username=pair.username)
-    return bool(current.sessions)
+def _close_user(transport: SessionTransport, selection: Selection, username: str,
+                level: int) -> CloseReport:
+    """Every selected pair is the user's (see _sessions.whole_user): one call closes them all."""
+    members = [rec for _pair, recs in selection.to_close for rec in recs]
+    try:
+        transport.delete(None, username)
+    except NetSessionError as error:
+        if error.code in _NO_MATCH or (
+                error.code == ERROR_ACCESS_DENIED
+                and not _present(transport, client=None, username=username, level=level)):
+            return CloseReport([], members)
+        error.partial = {'closed': [], 'already_gone': [], 'not_closed': members}
+        raise
+    return CloseReport(members, [])
+
+
+def _present(transport: SessionTransport, *, client: str | None, username: str, level: int) -> bool:
+    return bool(list_sessions(transport, level=level, client=client, username=username).sessions)

@@ -22,7 +22,7 @@ __all__ = [
     'make_record', 'normalize_client', 'check_client', 'check_server', 'check_username',
     'unc_client_name',
     'level_has_username', 'matches', 'hide_own_session', 'Pair', 'OwnSession', 'plain_username',
-    'Selection', 'select_pairs',
+    'Selection', 'select_pairs', 'whole_user',
 ]
 
 # [MS-SRVS] 2.2.2.3 Session User Flags.
@@ -331,3 +331,24 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, usern
         else:
             to_close.append((pair, members))
     return Selection(to_close, kept_own, kept_partial, kept_unnamed)
+
+
+def whole_user(selection: Selection, *, client: str | None, username: str | None,
+               min_idle_seconds: int | None, own: OwnSession | None) -> str | None:
+    """The user name for one NetSessionDel(NULL, user) that closes what ``selection`` closes.
+
+    [MS-SRVS] 3.1.4.6: with no client name the server closes every session of the user. That
+    is exactly the request when it names only a user, with no idle filter, the module's own
+    connection logs on as someone else, and no session of the user is to be kept; then one
+    call replaces one per client. Returns None when per-pair closing is needed (or just as
+    cheap: a single pair). The name is sent as the server listed it.
+    """
+    if username is None or client is not None or min_idle_seconds is not None:
+        return None
+    if len(selection.to_close) < 2 or selection.kept_own or selection.kept_partial \
+            or selection.kept_unnamed:
+        return None
+    if own is not None and own.has_user(username):
+        return None
+    names = {pair.username for pair, _members in selection.to_close}
+    return names.pop() if len(names) == 1 else None

@@ -232,7 +232,7 @@ class SmbTransport(SessionTransport):
         request['ServerName'] = NULL
         request['ClientName'] = _wide(unc_client)
         request['UserName'] = _wide(username)
-        operation = f"NetrSessionDel ({unc_client}, {username})"
+        operation = f"NetrSessionDel ({unc_client or 'NULL'}, {username})"
         with _failures_as(operation, self.server, self._timeout):
             status = struct.unpack('<L', self._pipe.call(request.opnum, request.getData())[-4:])[0]
         if status != NERR_SUCCESS:

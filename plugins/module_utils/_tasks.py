@@ -16,7 +16,7 @@ from typing import Any
 from ._backend import close_pairs, list_sessions, open_transport
 from ._errors import NetSessionError, OptionError
 from ._sessions import (
-    check_client, check_server, check_username, level_has_username, select_pairs,
+    check_client, check_server, check_username, level_has_username, select_pairs, whole_user,
 )
 
 __all__ = ['execute', 'run_module', 'netsession_info', 'netsession_delete', 'type_errors']
@@ -135,7 +135,7 @@ def netsession_info(params: Mapping[str, Any], *, check_mode: bool, diff: bool) 
 
 
 def netsession_delete(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
-    """Close the sessions that match (NetSessionDel per (client, user) pair)."""
+    """Close the sessions that match (NetSessionDel per (client, user) pair, or once per user)."""
     params = _check_connection(params)
     client, username = _filters(params)
     excluded = [check_username('exclude_usernames', name) for name in params['exclude_usernames']]
@@ -156,7 +156,10 @@ def netsession_delete(params: Mapping[str, Any], *, check_mode: bool, diff: bool
         selection = select_pairs(found.sessions, client=client, username=username,
                                  min_idle_seconds=min_idle, exclude_usernames=excluded,
                                  own=transport.own_session, own_found=found.own_found)
-        report = close_pairs(transport, selection, level=found.level, check_mode=check_mode)
+        one_call = whole_user(selection, client=client, username=username, min_idle_seconds=min_idle,
+                              own=transport.own_session)
+        report = close_pairs(transport, selection, level=found.level, check_mode=check_mode,
+                             whole_user=one_call)
         result = _result_base(transport, found.level)
 
     warnings = []

@@ -217,7 +217,7 @@ class WinrmTransport(SessionTransport):
         return entries
 
     def delete(self, unc_client: str, username: str) -> None:
-        operation = f"NetSessionDel ({unc_client}, {username})"
+        operation = f"NetSessionDel ({unc_client or 'NULL'}, {username})"
         answer = self._call(operation, {'operation': 'delete', 'client': unc_client,
                                         'username': username})
         if answer['status'] != 0:

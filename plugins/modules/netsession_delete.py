@@ -25,6 +25,12 @@ description:
     session of the connection's own user is left open, with a warning.
   - What matches is decided from the listing taken just before closing; a session of a matching
     client and user opened between that listing and the close is closed with its pair.
+  - When the task names only O(username) (no O(client), no O(min_idle_seconds)), the module's
+    own connection logs on as another user and none of the user's sessions is to stay open, the
+    user's sessions on every client are closed with one C(NetSessionDel) that names the user
+    and no client, instead of one call per client. A session of that user opened between the
+    listing and the close is then closed too, and a session that left in that moment is
+    reported in RV(closed) rather than RV(already_gone).
   - A session that disappears before it is closed is reported in RV(already_gone), not as a
     failure.
 author:

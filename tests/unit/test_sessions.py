@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.lanman.server.plugins.module_utils._errors import OptionError
 from ansible_collections.lanman.server.plugins.module_utils._sessions import (
     SESSION_KEYS, OwnSession, Pair, check_client, check_server, check_username, hide_own_session,
-    levels_to_try, make_record, matches, select_pairs, unc_client_name,
+    levels_to_try, make_record, matches, select_pairs, unc_client_name, whole_user,
 )
 from ansible_collections.lanman.server.plugins.module_utils._tasks import type_errors
 
@@ -234,3 +234,26 @@ def test_selection_never_closes_a_session_without_a_user_name():
 def test_record_of_null_string_pointers():
     record = make_record(1, dict(FULL_ENTRY, username=None))
     assert record['username'] == ''
+
+
+def _one_call(records, *, client=None, username='alice', min_idle=None, own_user='admin', own_found=True):
+    own = OwnSession.of(['127.0.0.1'], own_user) if own_user is not False else None
+    chosen = select_pairs(records, client=client, username=username, min_idle_seconds=min_idle,
+                          exclude_usernames=[], own=own, own_found=own_found)
+    return whole_user(chosen, client=client, username=username, min_idle_seconds=min_idle, own=own)
+
+
+def test_one_call_closes_a_users_sessions_only_when_that_is_exactly_the_request():
+    two_clients = [rec('c1', 'Alice'), rec('c2', 'Alice'), rec('c2', 'bob')]
+    assert _one_call(two_clients, username='ALICE') == 'Alice'  # the server's spelling
+    assert _one_call(two_clients, own_user=False) == 'Alice'  # WinRM: no session of its own
+    assert _one_call([rec('c1', 'alice')]) is None  # one pair: the pair call is as cheap
+    assert _one_call(two_clients, client='c1') is None
+    assert _one_call(two_clients, min_idle=0) is None  # idle is per session: per pair
+    assert _one_call(two_clients, own_user='ALICE') is None  # could cut its own connection
+    assert _one_call(two_clients, own_user=None) is None  # its own user is unknown
+    # A session of the user that must stay open (no client name; not idle enough) forbids it.
+    assert _one_call(two_clients + [rec('', 'alice')]) is None
+    assert _one_call([rec('c1', 'alice'), rec('c2', 'alice'), rec('c2', 'alice', idle=5)],
+                     min_idle=None) == 'alice'
+    assert _one_call([rec('c1', 'alice'), rec('c2', 'ALICE')]) is None  # two spellings listed

@@ -248,8 +248,10 @@ def test_unknown_account_fails_at_logon(serve):
 # -- closing ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('task, closed, deletes', [
-    pytest.param({'username': 'alice'}, [0, 2, 3],
-                 [('\\\\192.0.2.15', 'alice'), ('\\\\192.0.2.16', 'alice')], id='user'),
+    # Only a user named: one NetSessionDel with no client closes all of the user's sessions.
+    pytest.param({'username': 'alice'}, [0, 2, 3], [(None, 'alice')], id='user'),
+    pytest.param({'username': 'alice', 'min_idle_seconds': 0}, [0, 2, 3],
+                 [('\\\\192.0.2.15', 'alice'), ('\\\\192.0.2.16', 'alice')], id='user-idle-filter'),
     pytest.param({'client': '192.0.2.15'}, [0, 1],
                  [('\\\\192.0.2.15', 'alice'), ('\\\\192.0.2.15', 'bob')], id='client'),
     pytest.param({'client': '192.0.2.16', 'username': 'ALICE'}, [2, 3],
@@ -296,7 +298,7 @@ def test_exclude_usernames(serve):
 
 
 @pytest.mark.parametrize('hardened, failed_operation', [
-    pytest.param(False, 'NetrSessionDel (\\\\192.0.2.15, alice)', id='unhardened-list-at-10-then-denied'),
+    pytest.param(False, 'NetrSessionDel (NULL, alice)', id='unhardened-list-at-10-then-denied'),
     pytest.param(True, 'NetrSessionEnum (level 10)', id='hardened-denied-listing'),
 ])
 def test_plain_user_is_denied(serve, hardened, failed_operation):
