@@ -313,6 +313,8 @@ def _session_page(answer: bytes, level: int, prefix: str) -> tuple[list[dict[str
 
 
 def _quietly_close(smb: Any) -> None:
-    """Drop the connection: the module's result is already known, a failed logoff changes nothing."""
+    """Drop the connection without an SMB LOGOFF: the server ends the session with the TCP
+    connection anyway, and a logoff would wait for an answer (after a large NetrSessionDel,
+    Samba is busy ending the sessions for a good part of a second) that changes nothing."""
     with contextlib.suppress(Exception):
-        smb.close()
+        smb.getSMBServer().close_session()
