@@ -25,6 +25,12 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import connection_loader
 
 from ansible_collections.lanman.server.plugins.module_utils._tasks import execute, type_errors
+# The linear and free strategies load an action plugin's class in the controller's main process
+# before they fork a worker per host, so the SMB transport imported here (impacket, about
+# 0.16 s) is inherited by every worker instead of imported again in each. Without impacket this
+# imports nothing, and the missing library is reported only when SMB is used. WinRM hosts still
+# import pywinrm in their worker: next to a remote PowerShell run that cost is small.
+from ansible_collections.lanman.server.plugins.module_utils import _smb  # noqa: F401 pylint: disable=unused-import
 
 __all__ = ['ControllerAction']
 
