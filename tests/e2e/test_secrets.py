@@ -15,12 +15,10 @@ from pathlib import Path
 import pytest
 from impacket.ntlm import compute_nthash
 
-from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 from tests.e2e.conftest import ADMIN, BIN, OPERATOR, USERS, _run, inventory
 from tests.windows.model import ADMIN as WIN_ADMIN, USER as WIN_USER, WindowsSessionModel
-from tests.windows.shim_model import shim_responder
+from tests.windows.shim_model import shim_host, shim_responder
 from tests.windows.test_smb_model import PASSWORDS, SESSIONS
-from tests.wsman.endpoint import WsmanEndpoint
 
 INFO = 'lanman.server.netsession_info'
 DELETE = 'lanman.server.netsession_delete'
@@ -113,16 +111,7 @@ def test_no_secret_over_smb(servers, clients, tmp_path, silent_server, extra, en
 @pytest.fixture
 def windows_host(tmp_path):
     model = WindowsSessionModel(SESSIONS, {'admin': WIN_ADMIN, 'plain': WIN_USER})
-    with WsmanEndpoint(shim_responder(model), users=PASSWORDS, expected_script=SHIM_SCRIPT,
-                       expected_bootstrap=BOOTSTRAP) as endpoint:
-        inv = tmp_path / 'windows.ini'
-        inv.write_text(
-            '[windows]\n'
-            f'win1 ansible_host=127.0.0.1 ansible_port={endpoint.port}\n\n'
-            '[windows:vars]\n'
-            'ansible_connection=winrm\nansible_winrm_scheme=http\nansible_winrm_transport=ntlm\n'
-            'ansible_winrm_message_encryption=always\n'
-            f"ansible_user=admin\nansible_password={PASSWORDS['admin']}\n")
+    with shim_host(shim_responder(model), PASSWORDS, tmp_path) as (endpoint, inv):
         yield endpoint, inv
 
 

@@ -9,8 +9,13 @@ loopback WS-Management endpoint answers with.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
+from tests.wsman.endpoint import WsmanEndpoint
 
 from .model import (
     ERROR_INVALID_PARAMETER, ERROR_MORE_DATA, MAX_PREFERRED_LENGTH, NERR_SUCCESS,
@@ -49,3 +54,21 @@ def shim_responder(model: WindowsSessionModel) -> Callable[..., dict[str, Any]]:
                 break
         return {'status': result.status, 'entries': entries if result.status == NERR_SUCCESS else []}
     return respond
+
+
+@contextlib.contextmanager
+def shim_host(respond: Callable[..., dict[str, Any]], users: dict[str, str],
+              tmp_path: Path) -> Iterator[tuple[WsmanEndpoint, Path]]:
+    """A loopback WinRM endpoint that runs only the packaged shim, answering with ``respond``,
+    and an inventory naming it win1 (WinRM over HTTP, NTLM, message encryption), as admin."""
+    with WsmanEndpoint(respond, users=users, expected_script=SHIM_SCRIPT,
+                       expected_bootstrap=BOOTSTRAP) as endpoint:
+        inventory = tmp_path / 'windows.ini'
+        inventory.write_text(
+            '[windows]\n'
+            f'win1 ansible_host=127.0.0.1 ansible_port={endpoint.port}\n\n'
+            '[windows:vars]\n'
+            'ansible_connection=winrm\nansible_winrm_scheme=http\nansible_winrm_transport=ntlm\n'
+            'ansible_winrm_message_encryption=always\n'
+            f"ansible_user=admin\nansible_password={users['admin']}\n")
+        yield endpoint, inventory

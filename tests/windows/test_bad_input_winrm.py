@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 from tests.bad_input_cases import ALL, BOTH, CASES, DELETE, pairs_of, playbook, runs, verify
 from tests.e2e.conftest import BIN, _run
-from tests.wsman.endpoint import WsmanEndpoint
 
 from .model import ADMIN, WindowsSessionModel
-from .shim_model import shim_responder
+from .shim_model import shim_host, shim_responder
 from .test_smb_model import PASSWORDS, SESSIONS, pairs
 
 NAMES = {'<c1>': '192.0.2.15', '<c2>': '192.0.2.16', '<c3>': 'WKS01'}
@@ -37,16 +35,7 @@ def windows(tmp_path):
         return result
 
     users = dict(PASSWORDS, **{LISTER[0]: LISTER[1]})
-    with WsmanEndpoint(respond, users=users, expected_script=SHIM_SCRIPT,
-                       expected_bootstrap=BOOTSTRAP) as endpoint:
-        inv = tmp_path / 'windows.ini'
-        inv.write_text(
-            '[windows]\n'
-            f'win1 ansible_host=127.0.0.1 ansible_port={endpoint.port}\n\n'
-            '[windows:vars]\n'
-            'ansible_connection=winrm\nansible_winrm_scheme=http\nansible_winrm_transport=ntlm\n'
-            'ansible_winrm_message_encryption=always\n'
-            f"ansible_user=admin\nansible_password={PASSWORDS['admin']}\n")
+    with shim_host(respond, users, tmp_path) as (endpoint, inv):
         yield model, endpoint, events, inv
 
 
