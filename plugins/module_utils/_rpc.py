@@ -19,13 +19,12 @@ import struct
 import uuid
 from typing import Any
 
-IMPACKET_IMPORT_ERROR = None
 try:
     from impacket.dcerpc.v5.rpcrt import DCERPCException, rpc_status_codes
     from impacket.nt_errors import STATUS_CONNECTION_DISCONNECTED
     from impacket.smb3 import SessionError
-except ImportError as import_error:  # only _smb imports this module, once impacket imported
-    IMPACKET_IMPORT_ERROR = import_error
+except ImportError:
+    pass  # only _smb uses this module, and only once it has imported impacket itself
 
 __all__ = ['TransceivePipe', 'decode_session_enum']
 
