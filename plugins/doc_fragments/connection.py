@@ -47,11 +47,17 @@ options:
     default: auto
   connection_username:
     description:
-      - User to log on to the server as (not a session filter). C(DOMAIN\\user) is split into
-        domain and user when O(connection_domain) is not set.
+      - User to log on to the server as (not a session filter), as V(user), V(DOMAIN\\user) or
+        V(user@dns.domain). The domain part is used when O(connection_domain) is not set.
+      - With O(auth=kerberos), V(user@REALM) names the realm (upper-cased, as Active Directory
+        realms are); for V(user) and V(DOMAIN\\user) the realm is the DNS domain of the
+        server's host name (V(fs1.lab.example.com) gives V(LAB.EXAMPLE.COM)), or that of the ticket
+        cache. Without a password it may be left out; the ticket cache then says who logs on.
       - Defaults to the user the host's connection plugin would use (C(ansible_user),
         C(ansible_winrm_user), C(ansible_ssh_user), C(remote_user), C(-u) ...).
       - Required with O(auth=ntlm).
+      - Refused before connecting - a name with both a C(\\) and an C(@) part, or with an empty
+        domain or user part (V(\\user), V(user@)).
     type: str
   connection_password:
     description:
@@ -65,6 +71,7 @@ options:
     description:
       - Domain (or, for a local account, the server's name) of O(connection_username).
       - Empty means the account is looked up as the server decides (usually its own domain).
+      - With O(auth=kerberos), a DNS domain here (V(lab.example.com)) is the realm.
     type: str
   connection_nt_hash:
     description:
@@ -75,17 +82,43 @@ options:
     description:
       - Authentication protocol for the SMB logon.
       - V(ntlm) uses O(connection_username) with O(connection_password) or O(connection_nt_hash).
-      - V(kerberos) uses the ticket cache named by C(KRB5CCNAME) when it holds a ticket, else
-        obtains one with the given credentials. O(server) must then be the name the server's
-        C(cifs/) principal is registered under, not an IP address.
+      - V(kerberos) asks the KDC for a ticket for C(cifs/<host name>) with
+        O(connection_password) or O(connection_nt_hash) when one is given. Without either it uses
+        the controller's ticket cache, C(KRB5CCNAME) (a C(FILE:) cache; by default
+        C(/tmp/krb5cc_<uid>)), such as C(kinit) or an AWX Kerberos credential leaves it; a cache
+        that holds only the ticket-granting ticket is enough.
+      - The host name is O(kerberos_hostname), else O(server) when that is a name. A failure of
+        the KDC is reported with its Kerberos code and name (for example
+        C(KDC_ERR_PREAUTH_FAILED) for a wrong password, C(KDC_ERR_C_PRINCIPAL_UNKNOWN) for an
+        unknown user); no password and no usable ticket cache with C(SEC_E_NO_CREDENTIALS).
+      - Works against Windows and Samba AD domain controllers (Samba's KDC needs the request
+        checksum that RFC 4120 requires, which the collection adds to impacket's requests).
     type: str
     choices: [ntlm, kerberos]
     default: ntlm
   kdc_host:
     description:
       - Host name or address of the Kerberos KDC (domain controller) to ask for tickets.
-      - Without it the KDC is found from O(connection_domain) through DNS.
-      - Only with O(auth=kerberos).
+      - Without it, the first C(kdc) of the realm in the controller's krb5.conf (C(KRB5_CONFIG),
+        else C(/etc/krb5.conf)) is asked, else the realm's DNS name (an Active Directory domain
+        name resolves to its domain controllers).
+      - Each exchange with the KDC is bounded by O(connect_timeout); a KDC that does not answer
+        fails the task with C(ERROR_SEM_TIMEOUT).
+      - Only with O(auth=kerberos). An IPv4 or IPv6 address or a host name, without a port.
+    type: str
+  kerberos_hostname:
+    description:
+      - The server's host name for its Kerberos service principal name (C(cifs/<name>) over SMB,
+        C(HTTP/<name>) over WinRM), when O(server) is an IP address.
+      - For an inventory host whose task does not set O(server), defaults to the host's
+        C(ansible_winrm_kerberos_hostname_override), else to its inventory name when
+        C(ansible_host) is an IP address, so that C(fs1.example.com ansible_host=192.0.2.10)
+        works with Kerberos as it is.
+      - Used with O(auth=kerberos) (C(backend=smb)) and O(winrm_transport=kerberos); Kerberos
+        with an address for O(server) and no name here fails before connecting, naming this
+        option.
+      - A DNS name of ASCII letters, digits, C(-), C(_) and C($); an IP address, an empty or
+        blank value, or control characters are refused.
     type: str
   connect_timeout:
     description:

@@ -12,11 +12,16 @@ from typing import Any
 
 
 def _summary(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Rows grouped by ``key`` without regard to case. Users are grouped by account name, so a
+    user counts once whether a server reports ``alice`` (Windows) or ``LAB\\alice`` (Samba AD);
+    the group keeps a domain when any server reported one."""
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:
         name = row[key] if row[key] is not None else ''
         group = groups.setdefault(name.casefold(), {key: name, 'sessions': 0, 'open_files': 0,
                                                     'servers': set()})
+        if key == 'username':
+            group['domain'] = group.get('domain') or row.get('domain')
         group['sessions'] += 1
         group['open_files'] += row['open_files'] or 0
         group['servers'].add(row['host'])

@@ -20,6 +20,7 @@ from ._errors import (
     ERROR_ACCESS_DENIED, ERROR_INVALID_LEVEL, NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND,
     NetSessionError, OptionError,
 )
+from ._accounts import AccountName, reported_account
 from ._sessions import (
     OwnSession, Selection, hide_own_session, levels_to_try, make_record, matches,
     needs_same_right, unc_client_name,
@@ -103,11 +104,12 @@ class Enumeration(NamedTuple):
 
 
 def list_sessions(transport: SessionTransport, *, level: str | int, client: str | None,
-                  username: str | None, need_username: bool = False) -> Enumeration:
+                  username: AccountName | None, need_username: bool = False) -> Enumeration:
     """Enumerate at the requested level (or the richest one allowed), filtered and without ours.
 
     Windows honours the server-side filters and Samba ignores them, so the filters are both
-    sent and applied again here; an explicit level never falls back.
+    sent and applied again here; an explicit level never falls back. The server is sent the
+    bare account name, which is how Windows names a session's user.
     """
     if username is not None:
         need_username = True
@@ -123,7 +125,8 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
         tried.append(str(candidate))
         try:
             # NetSessionGetInfo (both filters) has no level 502: filter that user here instead.
-            server_user = username if candidate != 502 or unc_client is None else None
+            server_user = username.name if username is not None \
+                and (candidate != 502 or unc_client is None) else None
             entries = transport.enumerate(candidate, unc_client, server_user)
         except NetSessionError as error:
             if error.code in _NO_MATCH:
@@ -171,7 +174,7 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
                 if error.code == NERR_CLIENT_NAME_NOT_FOUND or (
                         error.code == ERROR_ACCESS_DENIED
                         and not _present(transport, client=pair.client,
-                                         username=pair.username, level=level)):
+                                         username=reported_account(pair.username), level=level)):
                     gone.extend(members)
                     continue
                 raise
@@ -197,12 +200,14 @@ def _close_user(transport: SessionTransport, selection: Selection, username: str
     except NetSessionError as error:
         if error.code in _NO_MATCH or (
                 error.code == ERROR_ACCESS_DENIED
-                and not _present(transport, client=None, username=username, level=level)):
+                and not _present(transport, client=None, username=reported_account(username),
+                                 level=level)):
             return CloseReport([], members)
         error.partial = {'closed': [], 'already_gone': [], 'not_closed': members}
         raise
     return CloseReport(members, [])
 
 
-def _present(transport: SessionTransport, *, client: str | None, username: str, level: int) -> bool:
+def _present(transport: SessionTransport, *, client: str | None, username: AccountName | None,
+             level: int) -> bool:
     return bool(list_sessions(transport, level=level, client=client, username=username).sessions)

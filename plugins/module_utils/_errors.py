@@ -16,7 +16,8 @@ __all__ = [
     'NERR_SUCCESS', 'ERROR_ACCESS_DENIED', 'ERROR_NOT_ENOUGH_MEMORY', 'ERROR_BAD_NETPATH',
     'ERROR_NETNAME_DELETED', 'ERROR_INVALID_PARAMETER', 'ERROR_SEM_TIMEOUT',
     'ERROR_INVALID_LEVEL', 'ERROR_MORE_DATA', 'ERROR_LOGON_FAILURE', 'RPC_S_SERVER_UNAVAILABLE', 'NERR_USER_NOT_FOUND',
-    'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR', 'status_name', 'NetSessionError',
+    'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR',
+    'SEC_E_LOGON_DENIED', 'SEC_E_NO_CREDENTIALS', 'status_name', 'NetSessionError',
     'OptionError',
 ]
 
@@ -46,6 +47,12 @@ NERR_CLIENT_NAME_NOT_FOUND = 2312
 NERR_INVALID_COMPUTER = 2351
 RPC_S_PROTOCOL_ERROR = 1728
 """[MS-ERREF] 2.2: the server's answer could not be decoded."""
+SEC_E_NO_CREDENTIALS = 0x8009030E
+"""[MS-ERREF] 2.1 HRESULT: no credentials are available in the security package (Kerberos with
+no password and no usable ticket cache)."""
+SEC_E_LOGON_DENIED = 0x8009030C
+"""[MS-ERREF] 2.1 HRESULT: the logon attempt failed (a Kerberos exchange the KDC or the server
+refused)."""
 
 _WIN32_NAMES = {
     NERR_SUCCESS: 'NERR_Success',
@@ -63,6 +70,8 @@ _WIN32_NAMES = {
     NERR_USER_NOT_FOUND: 'NERR_UserNotFound',
     NERR_CLIENT_NAME_NOT_FOUND: 'NERR_ClientNameNotFound',
     NERR_INVALID_COMPUTER: 'NERR_InvalidComputer',
+    SEC_E_NO_CREDENTIALS: 'SEC_E_NO_CREDENTIALS',
+    SEC_E_LOGON_DENIED: 'SEC_E_LOGON_DENIED',
 }
 
 

@@ -27,6 +27,7 @@ CONNECTION_ARGUMENT_SPEC = {
     'connection_nt_hash': {'type': 'str', 'no_log': True},
     'auth': {'type': 'str', 'default': 'ntlm', 'choices': ['ntlm', 'kerberos']},
     'kdc_host': {'type': 'str'},
+    'kerberos_hostname': {'type': 'str'},
     'connect_timeout': {'type': 'int', 'default': 10},
     'smb_encrypt': {'type': 'bool', 'default': False},
     'winrm_transport': {'type': 'str', 'default': 'ntlm',

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from ._accounts import AccountName, check_account, check_name_text, reported_account
 from ._errors import OptionError
 
 __all__ = [
     'SESSION_KEYS', 'INFO_LEVELS', 'LEVEL_CHOICES', 'levels_to_try', 'needs_same_right',
-    'make_record', 'normalize_client', 'check_client', 'check_server', 'check_username',
+    'make_record', 'normalize_client', 'check_client', 'check_server', 'check_host_name',
+    'check_username',
     'unc_client_name',
-    'level_has_username', 'matches', 'hide_own_session', 'Pair', 'OwnSession', 'plain_username',
+    'level_has_username', 'matches', 'hide_own_session', 'Pair', 'OwnSession',
     'Selection', 'select_pairs', 'whole_user',
 ]
 
@@ -30,14 +31,17 @@ SESS_GUEST = 0x00000001
 SESS_NOENCRYPTION = 0x00000002
 
 # [MS-SRVS] 2.2.4.11-2.2.4.15: SESSION_INFO_0, 1, 2, 10 and 502, by the keys of our record.
-SESSION_KEYS = ('client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
-                'encrypted', 'client_type', 'transport')
+# ``domain`` is not a field of its own: servers that qualify the user name (Samba AD:
+# ``LAB\\alice``) are split into ``username`` and ``domain``, so records look alike everywhere.
+SESSION_KEYS = ('client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds',
+                'guest', 'encrypted', 'client_type', 'transport')
 _LEVEL_KEYS = {
     0: {'client'},
-    1: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted'},
-    2: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
-        'client_type'},
-    10: {'client', 'username', 'active_seconds', 'idle_seconds'},
+    1: {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
+        'encrypted'},
+    2: {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
+        'encrypted', 'client_type'},
+    10: {'client', 'username', 'domain', 'active_seconds', 'idle_seconds'},
     502: set(SESSION_KEYS),
 }
 INFO_LEVELS = tuple(sorted(_LEVEL_KEYS))
@@ -63,14 +67,6 @@ _HOST_LABEL_MAX = 63
 _HOST_ALLOWED = ("an IPv4 or IPv6 address (brackets optional) or a NetBIOS/DNS name of ASCII "
                  f"letters, digits, '-', '_' and '$', at most {_HOST_NAME_MAX} characters in "
                  f"dot-separated labels of at most {_HOST_LABEL_MAX}")
-# Characters that cannot appear in a Windows user name ("Naming conventions in Active
-# Directory", sAMAccountName; NetUserAdd rejects the same) -- '*' and '?' included, so a filter
-# can never be a wildcard.
-_USERNAME_FORBIDDEN = set('"/\\[]:;|=,+*?<>')
-_USERNAME_MAX = 256  # UNLEN, lmcons.h: the longest user name the Net* API takes
-# Unicode categories that are never part of a name: controls (C0, DEL, C1), invisible format
-# characters (zero-width, bidirectional overrides, BOM), surrogates, line/paragraph separators.
-_INVISIBLE_CATEGORIES = frozenset({'Cc', 'Cf', 'Cs', 'Zl', 'Zp'})
 
 
 def levels_to_try(level: str | int, *, need_username: bool,
@@ -115,9 +111,11 @@ def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
     present; the ones the level does not carry are None.
     """
     flags = info.get('user_flags')
+    account = reported_account(info['username'] or '') if 'username' in info else None
     values = {
         'client': normalize_client(info.get('cname') or ''),
-        'username': (info['username'] or '').rstrip('\x00') if 'username' in info else None,
+        'username': account.name if account else None,
+        'domain': account.domain if account else None,
         'open_files': info.get('num_opens'),
         'active_seconds': _seconds(info.get('time')),
         'idle_seconds': _seconds(info.get('idle_time')),
@@ -128,21 +126,6 @@ def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
     }
     carried = _LEVEL_KEYS[level]
     return {key: (values[key] if key in carried else None) for key in SESSION_KEYS}
-
-
-def _check_name(option: str, value: str, kind: str) -> None:
-    """What every name filter must be: not blank (Samba reads '' as "everyone"), no controls."""
-    if not value.strip():
-        raise OptionError(option, f"must not be empty (an empty {kind} name would match every "
-                                  f"session on Samba); leave the option out to match any {kind}")
-    hidden = [char for char in value if unicodedata.category(char) in _INVISIBLE_CATEGORIES]
-    if hidden:
-        raise OptionError(option, f"{value!r} contains a control character, NUL or invisible "
-                                  f"character (U+{ord(hidden[0]):04X}); allowed: printable "
-                                  "characters only")
-    if value != value.strip():
-        raise OptionError(option, f"{value!r} begins or ends with white space; give the {kind} "
-                                  "name without it")
 
 
 def _is_host_name(name: str) -> bool:
@@ -168,7 +151,7 @@ def check_client(option: str, value: str) -> str:
 
     IPv6 brackets are kept as given: the filter is compared without them.
     """
-    _check_name(option, value, 'client')
+    check_name_text(option, value, 'client')
     name = value[2:] if value.startswith('\\\\') else value
     _split_host(option, name if name and not name.startswith(('\\', '/')) else value,
                 _HOST_ALLOWED + ', optionally with one leading \\\\')
@@ -179,25 +162,31 @@ def check_server(option: str, value: str) -> str:
     """Validate the server to connect to; return it with IPv6 brackets removed."""
     if not value or not value.strip():
         raise OptionError(option, f"must not be empty; allowed: {_HOST_ALLOWED}")
-    _check_name(option, value, 'server')
+    check_name_text(option, value, 'server')
     return _split_host(option, value)
 
 
-def check_username(option: str, value: str) -> str:
-    """Validate a user name used as a filter."""
-    _check_name(option, value, 'user')
-    forbidden = sorted(set(value) & _USERNAME_FORBIDDEN)
-    if forbidden:
-        raise OptionError(option, f"{value!r} contains {''.join(forbidden)!r}, which cannot be "
-                                  "part of a Windows user name (give the plain user name, "
-                                  "without domain or wildcards)")
-    if not value.strip('.'):
-        raise OptionError(option, f"{value!r} is not a user name (a Windows user name cannot "
-                                  "consist of periods only)")
-    if len(value) > _USERNAME_MAX:
-        raise OptionError(option, f"is {len(value)} characters long; at most {_USERNAME_MAX} "
-                                  "(UNLEN)")
-    return value
+def check_host_name(option: str, value: str) -> str:
+    """Validate a host's DNS name (for a Kerberos SPN): not blank, not an address."""
+    if not value.strip():
+        raise OptionError(option, "must not be empty; give the server's host name (for example "
+                                  "fs1.example.com), or leave the option out")
+    check_name_text(option, value, 'host')
+    try:
+        ipaddress.ip_address(value.strip('[]'))
+    except ValueError:
+        if _is_host_name(value):
+            return value.rstrip('.')
+        raise OptionError(option, f"{value!r} is not a host name; allowed: a DNS name of ASCII "
+                                  f"letters, digits, '-', '_' and '$', at most {_HOST_NAME_MAX} "
+                                  f"characters in dot-separated labels of at most {_HOST_LABEL_MAX}") from None
+    raise OptionError(option, f"{value!r} is an IP address; give the server's host name as its "
+                              "Kerberos service principal names it (for example fs1.example.com)")
+
+
+def check_username(option: str, value: str) -> AccountName:
+    """Validate a user name used as a filter: ``user``, ``DOMAIN\\user`` or ``user@dns.domain``."""
+    return check_account(option, value)
 
 
 def unc_client_name(client: str) -> str:
@@ -217,29 +206,29 @@ def _client_key(client: str) -> str:
     return client.strip('[]').casefold()
 
 
-def matches(record: Mapping[str, Any], *, client: str | None, username: str | None) -> bool:
+def matches(record: Mapping[str, Any], *, client: str | None,
+            username: AccountName | None) -> bool:
     """The client-side filter: Samba ignores the server-side ClientName/UserName filters."""
     if client is not None and _client_key(record['client']) != _client_key(client):
         return False
-    if username is not None and not _same_name(record['username'], username):
+    if username is not None and not username.matches(record['username'], record['domain']):
         return False
     return True
 
 
 class Pair(NamedTuple):
-    """NetSessionDel closes every session of one (client, user name) pair at once."""
+    """NetSessionDel closes every session of one (client, user name) pair at once.
+
+    ``username`` is the name in the server's own form (``LAB\\alice`` on Samba AD, ``alice`` on
+    Windows): a Samba AD server refuses NetSessionDel with the bare name.
+    """
 
     client: str
     username: str
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> 'Pair':
-        return cls(record['client'], record['username'])
-
-
-def plain_username(name: str) -> str:
-    """A logon name as servers report it in sessions: without ``DOMAIN\\`` or ``@realm``."""
-    return name.rpartition('\\')[2].partition('@')[0]
+        return cls(record['client'], AccountName(record['username'], record['domain']).server_form)
 
 
 class OwnSession(NamedTuple):
@@ -255,8 +244,9 @@ class OwnSession(NamedTuple):
 
     @classmethod
     def of(cls, clients: Iterable[str], username: str | None) -> 'OwnSession':
-        return cls(frozenset(_client_key(name) for name in clients if name),
-                   plain_username(username) if username else None)
+        """``username`` as the connection logged on: ``user``, ``DOMAIN\\user`` or ``user@realm``."""
+        account = username.rpartition('\\')[2].partition('@')[0] if username else None
+        return cls(frozenset(_client_key(name) for name in clients if name), account or None)
 
     def has_user(self, username: str | None) -> bool:
         return self.username is None or username is None or _same_name(username, self.username)
@@ -290,8 +280,9 @@ class Selection(NamedTuple):
     kept_unnamed: list[dict[str, Any]]
 
 
-def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, username: str | None,
-                 min_idle_seconds: int | None, exclude_usernames: Iterable[str],
+def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None,
+                 username: AccountName | None,
+                 min_idle_seconds: int | None, exclude_usernames: Iterable[AccountName],
                  own: OwnSession | None, own_found: bool) -> Selection:
     """Choose the (client, user) pairs to close.
 
@@ -301,16 +292,16 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, usern
     name and user, or, when the enumeration did not show the module's session (the server sees
     the controller under a name it cannot know, e.g. behind NAT), every pair of its user.
     """
-    excluded = [name.casefold() for name in exclude_usernames]
+    excluded = list(exclude_usernames)
     pairs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for rec in records:
-        key = (_client_key(rec['client']), rec['username'].casefold())
+        key = (_client_key(rec['client']), Pair.of(rec).username.casefold())
         pairs.setdefault(key, []).append(rec)
 
     def wanted(rec: Mapping[str, Any]) -> bool:
         if not matches(rec, client=client, username=username):
             return False
-        if rec['username'].casefold() in excluded:
+        if any(name.matches(rec['username'], rec['domain']) for name in excluded):
             return False
         return min_idle_seconds is None or (rec['idle_seconds'] or 0) >= min_idle_seconds
 
@@ -320,11 +311,11 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, usern
         if not chosen:
             continue
         pair = Pair.of(members[0])
-        if not pair.client or not pair.username:
+        if not pair.client or not members[0]['username']:
             # An empty name in NetrSessionDel means "any": it would close other users' sessions.
             kept_unnamed.extend(chosen)
         elif own is not None and (own.could_be(members[0]) if own_found
-                                  else own.has_user(pair.username)):
+                                  else own.has_user(members[0]['username'])):
             kept_own.extend(chosen)
         elif len(chosen) < len(members):
             kept_partial.extend(chosen)
@@ -333,7 +324,7 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None, usern
     return Selection(to_close, kept_own, kept_partial, kept_unnamed)
 
 
-def whole_user(selection: Selection, *, client: str | None, username: str | None,
+def whole_user(selection: Selection, *, client: str | None, username: AccountName | None,
                min_idle_seconds: int | None, own: OwnSession | None) -> str | None:
     """The user name for one NetSessionDel(NULL, user) that closes what ``selection`` closes.
 
@@ -348,7 +339,7 @@ def whole_user(selection: Selection, *, client: str | None, username: str | None
     if len(selection.to_close) < 2 or selection.kept_own or selection.kept_partial \
             or selection.kept_unnamed:
         return None
-    if own is not None and own.has_user(username):
+    if own is not None and own.has_user(username.name):
         return None
     names = {pair.username for pair, _members in selection.to_close}
     return names.pop() if len(names) == 1 else None

@@ -15,10 +15,11 @@ import struct
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ._accounts import AccountName, check_account, kerberos_realm
 from ._backend import SessionTransport, missing_library
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_MORE_DATA, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT, NERR_SUCCESS,
-    RPC_S_PROTOCOL_ERROR, NetSessionError, status_name,
+    RPC_S_PROTOCOL_ERROR, SEC_E_NO_CREDENTIALS, NetSessionError, status_name,
 )
 from ._sessions import OwnSession
 
@@ -28,13 +29,16 @@ try:
     from impacket.dcerpc.v5 import srvs, transport as rpc_transport
     from impacket.dcerpc.v5.rpcrt import DCERPCException, rpc_status_codes
     from impacket.dcerpc.v5.dtypes import NULL
+    from impacket.krb5 import constants as krb5_constants
     from impacket.krb5.kerberosv5 import KerberosError
     from impacket.nmb import NetBIOSError, NetBIOSTimeout
     from impacket.smb import SMB_DIALECT
     from impacket.smbconnection import SMBConnection, SessionError
 
-    from ._rpc import TransceivePipe, decode_session_enum
     from impacket.smb3structs import SMB2_DIALECT_30, SMB2_SESSION_FLAG_ENCRYPT_DATA
+
+    from ._rpc import TransceivePipe, decode_session_enum
+    from ._smb_kerberos import TicketCacheError, service_ticket
 except ImportError as import_error:  # reported by SmbTransport.connect, only when SMB is chosen
     IMPACKET_IMPORT_ERROR = import_error
 
@@ -90,9 +94,10 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
     except NetSessionError:
         raise
     except KerberosError as error:
-        code = error.getErrorCode()
-        raise NetSessionError(code, _kerberos_name(code), operation=operation, server=server,
-                              detail='Kerberos') from None
+        code = int(error.getErrorCode())  # an ASN.1 integer in the KRB-ERROR: make it plain
+        name, meaning = krb5_constants.ERROR_MESSAGES.get(code, ('KRB_ERROR', 'unknown error'))
+        raise NetSessionError(code, name, operation=operation, server=server,
+                              detail=f"Kerberos: {meaning} (RFC 4120 7.5.9)") from None
     except (SessionError, smb3.SessionError, smb1.SessionError) as error:
         # smbconnection wraps the SMB 2/3 and SMB 1 errors; called directly, those raise their own.
         code = error.getErrorCode() if isinstance(error, SessionError) else error.get_error_code()
@@ -131,12 +136,6 @@ def _network_failure(error: BaseException, timeout: int) -> tuple[int, str]:
     return ERROR_BAD_NETPATH, getattr(error, 'strerror', None) or type(error).__name__
 
 
-def _kerberos_name(code: int) -> str:
-    from impacket.krb5 import constants
-    return constants.ErrorCodes(code).name if code in constants.ErrorCodes._value2member_map_ \
-        else 'KRB_ERROR'
-
-
 class SmbTransport(SessionTransport):
     """One SMB connection, one bind to srvsvc, for the whole module run."""
 
@@ -154,23 +153,19 @@ class SmbTransport(SessionTransport):
         if IMPACKET_IMPORT_ERROR is not None:
             raise missing_library('smb', 'impacket', IMPACKET_IMPORT_ERROR)
         server, timeout = params['server'], params['connect_timeout']
-        user = params['connection_username'] or ''
-        password = params['connection_password'] or ''
-        domain = params['connection_domain'] or ''
-        nt_hash = params['connection_nt_hash'] or ''
-        if not domain and '\\' in user:
-            # impacket takes the domain separately; inventories often say DOMAIN\user.
-            domain, user = user.split('\\', 1)
+        account = _logon_account(params)
+        kerberos = params['auth'] == 'kerberos'
+        # The name in the Kerberos SPN (cifs/<name>); the connection itself goes to `server`.
+        host_name = params['kerberos_hostname'] if kerberos else server
         with _failures_as(f"connect (SMB port {params['port']})", server, timeout):
-            smb = SMBConnection(server, server, sess_port=params['port'], timeout=timeout)
+            smb = SMBConnection(host_name, server, sess_port=params['port'], timeout=timeout)
         try:
-            if params['auth'] == 'kerberos':
-                kdc = params['kdc_host'] or 'found through DNS'
-                with _failures_as(f"Kerberos logon (KDC {kdc})", server, timeout):
-                    smb.kerberosLogin(user, password, domain, '', nt_hash, kdcHost=params['kdc_host'])
+            if kerberos:
+                account = _kerberos_logon(smb, account, params, host_name)
             else:
                 with _failures_as('NTLM logon', server, timeout):
-                    smb.login(user, password, domain, '', nt_hash)
+                    smb.login(account.name, params['connection_password'] or '',
+                              account.domain or '', '', params['connection_nt_hash'] or '')
             if params.get('smb_encrypt'):
                 _require_encryption(smb, server)
             with _failures_as(r'bind to \pipe\srvsvc', server, timeout):
@@ -181,10 +176,11 @@ class SmbTransport(SessionTransport):
             raise
         # Over port 445 servers report the source address; over 139 Samba reports the NetBIOS
         # calling name, which impacket takes from the host name (at most 15 characters).
-        host_name = socket.gethostname()
-        own = OwnSession.of([local_address, host_name, host_name.split('.')[0][:15]], user or None)
+        local_name = socket.gethostname()
+        own = OwnSession.of([local_address, local_name, local_name.split('.')[0][:15]],
+                            account.name or None)
         transport = cls(server, timeout, smb, pipe, own)
-        if (smb.getServerOSMajor(), smb.getServerOSMinor(), smb.getServerOSBuild()) == SAMBA_NTLM_VERSION:
+        if _ntlm_version(smb) == SAMBA_NTLM_VERSION:
             # level auto then asks Samba for level 1 straight away, not after two refusals.
             transport.served_levels = SAMBA_LEVELS
         return transport
@@ -240,6 +236,49 @@ class SmbTransport(SessionTransport):
 
     def close(self) -> None:
         _quietly_close(self._smb)
+
+
+def _logon_account(params: Mapping[str, Any]) -> AccountName:
+    """The account to log on as: ``connection_domain`` wins over a domain in the user name."""
+    user = params['connection_username']
+    account = check_account('connection_username', user) if user else AccountName('')
+    domain = params['connection_domain']
+    return AccountName(account.name, domain) if domain else account
+
+
+def _kerberos_logon(smb: Any, account: AccountName, params: Mapping[str, Any],
+                    host_name: str) -> AccountName:
+    """Log on with a service ticket for ``cifs/<host_name>``; returns who logged on.
+
+    From the password or NT hash when given, else from the controller's ticket cache
+    (``KRB5CCNAME``), which decides the user when the task names none.
+    """
+    server, timeout = params['server'], params['connect_timeout']
+    given_realm, guessed_realm = kerberos_realm(account, params['connection_domain'], host_name)
+    secret = params['connection_password'] or params['connection_nt_hash']
+    kdc = params['kdc_host'] or "from krb5.conf, else the realm's DNS name"
+    operation = f"Kerberos logon to cifs/{host_name} (KDC {kdc})"
+    with _failures_as(operation, server, timeout):
+        try:
+            credentials = service_ticket(
+                host_name=host_name, username=account.name or None,
+                realm=given_realm or (guessed_realm if secret else None),
+                password=params['connection_password'], nt_hash=params['connection_nt_hash'],
+                kdc_host=params['kdc_host'], timeout=timeout)
+        except TicketCacheError as error:
+            raise NetSessionError(SEC_E_NO_CREDENTIALS, 'SEC_E_NO_CREDENTIALS', operation=operation,
+                                  server=server, detail=str(error)) from None
+        smb.kerberosLogin(credentials.username, '', credentials.realm, TGS=credentials.ticket,
+                          useCache=False)
+    return AccountName(credentials.username, credentials.realm)
+
+
+def _ntlm_version(smb: Any) -> tuple[int, int, int] | None:
+    """The server's version from its NTLM CHALLENGE; None after a Kerberos logon, which has none."""
+    try:
+        return smb.getServerOSMajor(), smb.getServerOSMinor(), smb.getServerOSBuild()
+    except KeyError:
+        return None
 
 
 def _require_encryption(smb: Any, server: str) -> None:

@@ -15,8 +15,10 @@ from typing import Any
 
 from ._backend import close_pairs, list_sessions, open_transport
 from ._errors import NetSessionError, OptionError
+from ._accounts import check_account
 from ._sessions import (
-    check_client, check_server, check_username, level_has_username, select_pairs, whole_user,
+    check_client, check_host_name, check_server, check_username, level_has_username, select_pairs,
+    whole_user,
 )
 
 __all__ = ['execute', 'run_module', 'netsession_info', 'netsession_delete', 'type_errors']
@@ -87,6 +89,27 @@ def _check_connection(params: Mapping[str, Any]) -> dict[str, Any]:
                                                 "of the password)")
     if params['kdc_host'] is not None and params['auth'] != 'kerberos':
         raise OptionError('kdc_host', "is only used with auth=kerberos")
+    return _check_kerberos(params)
+
+
+def _check_kerberos(params: dict[str, Any]) -> dict[str, Any]:
+    """Check the names Kerberos needs; return the parameters with them normalised."""
+    if params['connection_username'] is not None:
+        check_account('connection_username', params['connection_username'])
+    if params['kdc_host'] is not None:
+        params['kdc_host'] = check_server('kdc_host', params['kdc_host'])
+    if params['kerberos_hostname'] is not None:
+        params['kerberos_hostname'] = check_host_name('kerberos_hostname', params['kerberos_hostname'])
+    kerberos = params['winrm_transport'] == 'kerberos' if params['backend'] == 'winrm' \
+        else params['auth'] == 'kerberos'
+    if kerberos and params['kerberos_hostname'] is None:
+        try:
+            params['kerberos_hostname'] = check_host_name('server', params['server'])
+        except OptionError:
+            raise OptionError('kerberos_hostname', f"is needed with Kerberos when server is an IP "
+                                                   f"address ({params['server']}): the server's "
+                                                   "host name, for its service principal name "
+                                                   "(for example fs1.example.com)") from None
     return params
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from ._backend import SessionTransport, missing_library
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT,
-    RPC_S_PROTOCOL_ERROR, NetSessionError,
+    RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED, SEC_E_NO_CREDENTIALS, NetSessionError,
 )
 from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 
@@ -38,6 +38,7 @@ try:
         WSManFaultError,
     )
     from winrm.protocol import Protocol
+    from winrm.vendor.requests_kerberos.exceptions import KerberosExchangeError
 except ImportError as import_error:  # reported by WinrmTransport.connect, only when WinRM is chosen
     PYWINRM_IMPORT_ERROR = import_error
 
@@ -87,6 +88,12 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
     except InvalidCredentialsError:
         raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
                               detail='the WinRM service refused the credentials') from None
+    except KerberosExchangeError as error:
+        # The GSSAPI major status says what Windows' SSPI would: no ticket to use, or a refusal.
+        text = str(error)
+        code = SEC_E_NO_CREDENTIALS if 'No credentials were supplied' in text else SEC_E_LOGON_DENIED
+        raise NetSessionError(code, None, operation=operation, server=server,
+                              detail=f"Kerberos: {text}") from None
     except WSManFaultError as error:
         code = error.wsman_fault_code or error.wmierror_code or error.code
         raise NetSessionError(code, 'WSMAN_FAULT', operation=operation, server=server,
@@ -162,6 +169,8 @@ class WinrmTransport(SessionTransport):
             message_encryption=params['winrm_message_encryption'],
             operation_timeout_sec=params['winrm_operation_timeout'],
             read_timeout_sec=read_timeout,
+            # The name in the Kerberos SPN (HTTP/<name>) when server is an address.
+            kerberos_hostname_override=params['kerberos_hostname'],
         )
         with _failures_as(f"open a WinRM shell ({scheme} port {port})", server, read_timeout):
             shell_id = protocol.open_shell()

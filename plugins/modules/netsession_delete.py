@@ -37,6 +37,7 @@ author:
   - lanman.server contributors (@lanman)
 extends_documentation_fragment:
   - lanman.server.connection
+  - lanman.server.user_names
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
@@ -72,15 +73,6 @@ options:
         (C(*), C(?)), C(//) or more than one leading C(\\), a port or a URL, a list or mapping.
       - At least one of O(client) and O(username) is needed unless O(all_sessions=true).
     type: str
-  username:
-    description:
-      - Close sessions of this user (the plain user name, compared without regard to case).
-      - At most 256 characters (C(UNLEN), lmcons.h).
-      - Refused with an error naming the option - an empty or blank value, white space around
-        the name, control, NUL or invisible characters, periods only, a list or mapping, and
-        the characters that a Windows user name cannot contain, C("/\[]:;|=,+*?<>) (so neither
-        C(DOMAIN\user) nor wildcards).
-    type: str
   min_idle_seconds:
     description:
       - Close only sessions idle for at least this many seconds.
@@ -90,9 +82,8 @@ options:
     type: int
   exclude_usernames:
     description:
-      - Never close sessions of these users (compared without regard to case), even when the
-        other filters match them.
-      - Each name is checked like O(username). A string is split at commas (V(alice,bob) is
+      - Never close sessions of these users, even when the other filters match them.
+      - Each name is given, matched and refused like O(username). A string is split at commas (V(alice,bob) is
         V([alice, bob])), as Ansible does for every list option.
     type: list
     elements: str
@@ -151,7 +142,8 @@ EXAMPLES = r'''
 RETURN = r'''
 closed:
   description:
-    - The sessions that were closed; in check mode, the ones that would be.
+    - The sessions that were closed; in check mode, the ones that would be. Each is a record
+      as in RV(lanman.server.netsession_info#module:sessions).
     - Will be an empty list if nothing matched. On a failure part-way, the ones closed before it.
   returned: success, and failure part-way through closing
   type: list
@@ -159,6 +151,7 @@ closed:
   sample:
     - client: 192.0.2.15
       username: alice
+      domain: null
       open_files: 2
       active_seconds: 3600
       idle_seconds: 120

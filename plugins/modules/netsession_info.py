@@ -22,6 +22,7 @@ author:
   - lanman.server contributors (@lanman)
 extends_documentation_fragment:
   - lanman.server.connection
+  - lanman.server.user_names
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
@@ -68,15 +69,6 @@ options:
       - Refused with an error naming the option - an empty or blank value, white space around
         the name, control, NUL or invisible (zero-width, bidirectional) characters, wildcards
         (C(*), C(?)), C(//) or more than one leading C(\\), a port or a URL, a list or mapping.
-    type: str
-  username:
-    description:
-      - Only sessions of this user (the plain user name, compared without regard to case).
-      - At most 256 characters (C(UNLEN), lmcons.h).
-      - Refused with an error naming the option - an empty or blank value, white space around
-        the name, control, NUL or invisible characters, periods only, a list or mapping, and
-        the characters that a Windows user name cannot contain, C("/\[]:;|=,+*?<>) (so neither
-        C(DOMAIN\user) nor wildcards).
     type: str
 notes:
   - Rights needed. Windows - levels 1, 2 and 502 need membership of Administrators or Server
@@ -135,9 +127,18 @@ sessions:
       type: str
       sample: 192.0.2.15
     username:
-      description: The user the session is logged on as; C(null) at level 0.
+      description:
+        - The account the session is logged on as, without its domain; C(null) at level 0.
       type: str
       sample: alice
+    domain:
+      description:
+        - The account's domain when the server reports one (a Samba AD domain controller
+          reports V(LAB\\alice), split into RV(sessions[].username=alice) and
+          RV(sessions[].domain=LAB)); C(null) when it reports the bare name (Windows, standalone
+          Samba) and at level 0.
+      type: str
+      sample: LAB
     open_files:
       description: Files, devices and pipes the session has open; C(null) at levels 0 and 10.
       type: int

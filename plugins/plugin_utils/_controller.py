@@ -14,6 +14,7 @@ as the module's ``main()``, inside the controller's worker (no module subprocess
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -82,6 +83,14 @@ def _variable_names(connection: str, options: tuple[str, ...]) -> list[str] | No
     return None
 
 
+def _is_address(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(value).strip('[]'))
+    except ValueError:
+        return False
+    return True
+
+
 class ControllerAction(ActionBase):
     """Base of the lanman.server action plugins; a subclass names its spec and operation."""
 
@@ -133,7 +142,26 @@ class ControllerAction(ActionBase):
         defaults = self._resolve(_CONNECTION_OPTIONS, task_vars)
         if 'server' not in defaults and hostname:
             defaults['server'] = hostname
+        if 'server' not in self._task.args:
+            name = self._kerberos_hostname(task_vars, defaults.get('server'))
+            if name is not None:
+                defaults['kerberos_hostname'] = name
         return defaults
+
+    def _kerberos_hostname(self, task_vars: Mapping[str, Any], server: Any) -> str | None:
+        """The file server's host name for a Kerberos SPN when it is reached by address.
+
+        The WinRM connection plugin's own override wins; else, for an inventory like
+        ``fs1.example.com ansible_host=192.0.2.10``, the inventory name. None when neither
+        gives a name (the module then asks for kerberos_hostname if Kerberos is used).
+        """
+        override = task_vars.get('ansible_winrm_kerberos_hostname_override')
+        if override not in (None, ''):
+            return self._templar.template(override)
+        hostname = task_vars.get('inventory_hostname')
+        if hostname and _is_address(server) and not _is_address(hostname):
+            return hostname
+        return None
 
     def _winrm_defaults(self, task_vars: Mapping[str, Any]) -> dict[str, Any]:
         """The WinRM settings of a host managed over WinRM (port, scheme, transport, TLS ...)."""

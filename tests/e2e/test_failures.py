@@ -63,6 +63,6 @@ def test_kerberos_without_a_kdc_fails_cleanly(servers, ansible, tmp_path):
     assert run.status() == {'fs1': 'failed'}
     result = run.by_host()['fs1']
     assert (result['code_name'], result['operation']) == ('ERROR_BAD_NETPATH',
-                                                          'Kerberos logon (KDC 127.0.0.1)')
+                                                          'Kerberos logon to cifs/fs1 (KDC 127.0.0.1)')
     assert 'Traceback' not in run.output
     assert ADMIN[1] not in run.output

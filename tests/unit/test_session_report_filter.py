@@ -32,3 +32,14 @@ def test_totals_and_summaries():
     assert [(f['host'], f['code']) for f in report['failed']] == [('down', 53), ('early', None)]
     assert report['failed'][1]['error'].startswith('no result')
     assert {row['host'] for row in report['sessions']} == {'fs1', 'fs2'}
+
+
+def test_a_user_counts_once_whether_reported_bare_or_with_a_domain():
+    hostvars = {
+        'win': {'r': {'server': 'w', 'sessions': [dict(rec('c1', 'user1'), domain=None)]}},
+        'ad': {'r': {'server': 'a', 'sessions': [dict(rec('c2', 'USER1'), domain='LAB')]}},
+    }
+    report = session_report(hostvars, ['win', 'ad'], 'r')
+    assert report['totals']['users'] == 1
+    assert [(u['username'], u['domain'], u['sessions']) for u in report['users']] == [
+        ('user1', 'LAB', 2)]

@@ -13,17 +13,18 @@ from ansible_collections.lanman.server.plugins.module_utils._sessions import (
 )
 from ansible_collections.lanman.server.plugins.module_utils._tasks import type_errors
 
-FULL_ENTRY = {'cname': '\\\\10.0.0.5\x00', 'username': 'Alice\x00', 'num_opens': 3,
+FULL_ENTRY = {'cname': '\\\\10.0.0.5\x00', 'username': 'LAB\\Alice\x00', 'num_opens': 3,
               'time': 120, 'idle_time': 30, 'user_flags': 0, 'cltype_name': 'Windows\x00',
               'transport': '\\Device\\NetbiosSmb\x00'}
 
 
 @pytest.mark.parametrize('level, present', [
     (0, {'client'}),
-    (1, {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted'}),
-    (2, {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
-         'client_type'}),
-    (10, {'client', 'username', 'active_seconds', 'idle_seconds'}),
+    (1, {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
+         'encrypted'}),
+    (2, {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
+         'encrypted', 'client_type'}),
+    (10, {'client', 'username', 'domain', 'active_seconds', 'idle_seconds'}),
     (502, set(SESSION_KEYS)),
 ])
 def test_record_has_every_key_and_null_for_what_the_level_lacks(level, present):
@@ -34,7 +35,7 @@ def test_record_has_every_key_and_null_for_what_the_level_lacks(level, present):
 
 def test_record_values_are_normalized():
     record = make_record(502, FULL_ENTRY)
-    assert record == {'client': '10.0.0.5', 'username': 'Alice', 'open_files': 3,
+    assert record == {'client': '10.0.0.5', 'username': 'Alice', 'domain': 'LAB', 'open_files': 3,
                       'active_seconds': 120, 'idle_seconds': 30, 'guest': False,
                       'encrypted': True, 'client_type': 'Windows',
                       'transport': '\\Device\\NetbiosSmb'}
@@ -85,7 +86,7 @@ def test_client_rejected(value, fragment):
 
 @pytest.mark.parametrize('value, fragment', [
     ('', 'must not be empty'), (' ', 'must not be empty'), ('al\x01ice', 'control character'),
-    ('DOM\\alice', 'cannot be part of a Windows user name'), ('*', 'cannot be part'),
+    ('DOM\\al*ce', 'cannot be part of a Windows user name'), ('*', 'cannot be part'),
     ('a' * 257, 'at most 256'),
 ])
 def test_username_rejected(value, fragment):
@@ -139,8 +140,8 @@ def test_username_rejected_more(value, fragment):
 
 
 def test_username_of_unlen_characters_and_unicode_accepted():
-    assert check_username('username', 'a' * 256) == 'a' * 256
-    assert check_username('username', 'J\u00fcrgen') == 'J\u00fcrgen'
+    assert check_username('username', 'a' * 256) == ('a' * 256, None)
+    assert check_username('username', 'J\u00fcrgen') == ('J\u00fcrgen', None)
 
 
 def test_type_errors_refuse_what_ansible_would_convert():
@@ -156,17 +157,22 @@ def test_unc_client_name_adds_the_prefix_windows_requires():
     assert unc_client_name('10.0.0.5') == '\\\\10.0.0.5'
 
 
-def rec(client, username, idle=0, active=100):
-    return {'client': client, 'username': username, 'open_files': 0, 'active_seconds': active,
-            'idle_seconds': idle, 'guest': False, 'encrypted': True, 'client_type': None,
-            'transport': None}
+def rec(client, username, idle=0, active=100, domain=None):
+    return {'client': client, 'username': username, 'domain': domain, 'open_files': 0,
+            'active_seconds': active, 'idle_seconds': idle, 'guest': False, 'encrypted': True,
+            'client_type': None, 'transport': None}
+
+
+def user(value):
+    """A user name filter as the modules pass it on: validated and split."""
+    return check_username('username', value)
 
 
 def test_filters_compare_without_case():
     record = rec('WKS01', 'Alice')
-    assert matches(record, client='wks01', username='ALICE')
+    assert matches(record, client='wks01', username=user('ALICE'))
     assert not matches(record, client='wks02', username=None)
-    assert not matches(record, client=None, username='bob')
+    assert not matches(record, client=None, username=user('bob'))
 
 
 def test_own_session_hidden_youngest_of_its_pair_only():
@@ -196,7 +202,7 @@ def test_selection_never_closes_the_own_pair_or_excluded_users():
     carol = rec('c1', 'CAROL')
     admin_elsewhere = rec('c2', 'admin')
     chosen = select_pairs([mine, alice, carol, admin_elsewhere], client=None, username=None,
-                          min_idle_seconds=None, exclude_usernames=['carol'],
+                          min_idle_seconds=None, exclude_usernames=[user('carol')],
                           own=OwnSession.of(['127.0.0.1'], 'admin@EXAMPLE.COM'), own_found=True)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice'), Pair('c2', 'admin')]
     assert chosen.kept_own == [mine]
@@ -215,7 +221,7 @@ def test_selection_keeps_every_pair_of_its_user_when_its_own_session_was_not_see
 
 def test_selection_applies_filters():
     sessions = [rec('c1', 'alice'), rec('c2', 'alice'), rec('c1', 'bob')]
-    chosen = select_pairs(sessions, client='C1', username='alice', min_idle_seconds=None,
+    chosen = select_pairs(sessions, client='C1', username=user('alice'), min_idle_seconds=None,
                           exclude_usernames=[], own=None, own_found=False)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
     assert select_pairs(sessions, client='c9', username=None, min_idle_seconds=None,
@@ -238,6 +244,7 @@ def test_record_of_null_string_pointers():
 
 def _one_call(records, *, client=None, username='alice', min_idle=None, own_user='admin', own_found=True):
     own = OwnSession.of(['127.0.0.1'], own_user) if own_user is not False else None
+    username = user(username)
     chosen = select_pairs(records, client=client, username=username, min_idle_seconds=min_idle,
                           exclude_usernames=[], own=own, own_found=own_found)
     return whole_user(chosen, client=client, username=username, min_idle_seconds=min_idle, own=own)

@@ -58,8 +58,8 @@ LEVEL_KEYS = {
     502: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
           'client_type', 'transport'},
 }
-KEYS = ('client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
-        'client_type', 'transport')
+KEYS = ('client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
+        'encrypted', 'client_type', 'transport')
 
 _ports = itertools.count(4450)
 _hosts = itertools.cycle(range(150, 200))
@@ -67,7 +67,9 @@ _hosts = itertools.cycle(range(150, 200))
 
 def record(session: Session, level: int) -> dict:
     """The record the README promises for a session at a level (written independently)."""
-    full = {'client': session.cname, 'username': session.username, 'open_files': session.num_opens,
+    # Windows reports the bare account name: the record's domain is null at every level.
+    full = {'client': session.cname, 'username': session.username, 'domain': None,
+            'open_files': session.num_opens,
             'active_seconds': session.time, 'idle_seconds': session.idle_time,
             'guest': bool(session.user_flags & SESS_GUEST),
             'encrypted': not session.user_flags & SESS_NOENCRYPTION,
