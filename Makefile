@@ -13,14 +13,21 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
 setup: system-packages $(BIN)/.installed $(LINK)
 
-# Samba from the distribution: the real server the demo and the tests talk to; venv support,
-# which Debian and Ubuntu ship apart from python3; Mono's C# 5 compiler and gcc for the shim;
-# Chromium, which opens the HTML report in a test.
+# Samba from the distribution: the real server the demo and the tests talk to, and its AD
+# domain controller with MIT Kerberos' tools for the domain lab (ip from iproute2 makes its
+# network namespace); venv support, which Debian and Ubuntu ship apart from python3; Mono's C# 5
+# compiler and gcc for the shim; the MIT Kerberos and Python headers that pykerberos (pywinrm's
+# Kerberos) and gssapi (the WinRM test endpoint's) are built with; Chromium, which opens the
+# HTML report in a test.
 system-packages:
 	@command -v smbd >/dev/null && command -v rpcclient >/dev/null && command -v mcs >/dev/null \
-	  && command -v chromium >/dev/null && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  && command -v chromium >/dev/null && command -v samba >/dev/null \
+	  && command -v kinit >/dev/null && command -v ip >/dev/null && command -v krb5-config >/dev/null \
+	  && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    samba smbclient python3-venv mono-mcs gcc chromium >/dev/null; }
+	    samba samba-ad-dc krb5-user iproute2 libkrb5-dev python3-dev smbclient python3-venv \
+	    mono-mcs gcc chromium \
+	    >/dev/null; }
 
 $(BIN)/.installed: tests/requirements.txt requirements.txt
 	$(PYTHON) -m venv $(VENV)

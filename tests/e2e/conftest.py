@@ -9,15 +9,18 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.lab import domain as ad
 from tests.lab.holder import SessionHolder, SessionSpec
 from tests.lab.samba import SambaServer, allocate_server_address
 
@@ -147,7 +150,8 @@ class Run:
                 if task is None or item['task'] == task}
 
 
-def _run(argv: list[str], tmp_path: Path, env_extra: dict | None = None, timeout=180) -> Run:
+def _run(argv: list[str], tmp_path: Path, env_extra: dict | None = None, timeout=180,
+         prefix: list[str] | None = None) -> Run:
     record = tmp_path / f'record-{next(_RUNS)}.json'
     env = dict(os.environ,
                ANSIBLE_COLLECTIONS_PATH=str(REPO / 'build' / 'collections'),
@@ -156,8 +160,8 @@ def _run(argv: list[str], tmp_path: Path, env_extra: dict | None = None, timeout
                ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', RECORD_FILE=str(record),
                ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'))
     env.update(env_extra or {})
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
-                          cwd=tmp_path, check=False)
+    done = subprocess.run((prefix or []) + argv, capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=tmp_path, check=False)
     results = json.loads(record.read_text()) if record.exists() else []
     return Run(done.returncode, done.stdout + done.stderr, results)
 
@@ -165,26 +169,97 @@ def _run(argv: list[str], tmp_path: Path, env_extra: dict | None = None, timeout
 _RUNS = itertools.count()
 
 
-@pytest.fixture
-def ansible(tmp_path):
-    """ansible <pattern> -i INV -m MODULE -a ARGS ..."""
+def _ansible_runner(tmp_path: Path, prefix: list[str] | None = None, base_env: dict | None = None):
     def run(inventory_path: Path, module: str, args: str = '', *extra: str, pattern='fileservers',
             env: dict | None = None) -> Run:
         argv = [str(BIN / 'ansible'), pattern, '-i', str(inventory_path), '-m', module]
         if args:
             argv += ['-a', args]
-        return _run(argv + list(extra), tmp_path, env)
+        return _run(argv + list(extra), tmp_path, dict(base_env or {}, **(env or {})),
+                    prefix=prefix)
     return run
 
 
-@pytest.fixture
-def playbook(tmp_path):
+def _playbook_runner(tmp_path: Path, prefix: list[str] | None = None, base_env: dict | None = None):
     def run(inventory_path: Path, text: str, *extra: str, env: dict | None = None) -> Run:
         path = tmp_path / f'play-{next(_RUNS)}.yml'
         path.write_text(text)
         return _run([str(BIN / 'ansible-playbook'), '-i', str(inventory_path), str(path)]
-                    + list(extra), tmp_path, env)
+                    + list(extra), tmp_path, dict(base_env or {}, **(env or {})), prefix=prefix)
     return run
+
+
+@pytest.fixture
+def ansible(tmp_path):
+    """ansible <pattern> -i INV -m MODULE -a ARGS ..."""
+    return _ansible_runner(tmp_path)
+
+
+@pytest.fixture
+def playbook(tmp_path):
+    return _playbook_runner(tmp_path)
+
+
+# ---- the Active Directory domain -----------------------------------------------------------
+
+@pytest.fixture(scope='session')
+def domain():
+    """A Samba AD domain controller (dc1.lab.test, 127.0.50.1) in its own network namespace,
+    started from a template provisioned once for the test run."""
+    template_root = Path(tempfile.mkdtemp(prefix='samba-ad-template-'))
+    try:
+        template = ad.provision_template(template_root / 'template')
+        with ad.DomainController(template) as controller:
+            yield controller
+    finally:
+        shutil.rmtree(template_root, ignore_errors=True)
+
+
+@pytest.fixture
+def domain_ansible(tmp_path, domain):
+    """``ansible`` run inside the domain's namespace, with its krb5.conf."""
+    return _ansible_runner(tmp_path, domain.command([]), domain.env)
+
+
+@pytest.fixture
+def domain_playbook(tmp_path, domain):
+    return _playbook_runner(tmp_path, domain.command([]), domain.env)
+
+
+class DomainClients(Clients):
+    """Per-test client addresses (inside the namespace) and sessions of domain users, held over
+    NTLM or over Kerberos (a ticket cache with the cifs/ ticket, from kinit and kvno)."""
+
+    def __init__(self, controller: ad.DomainController) -> None:
+        super().__init__()
+        self.controller = controller
+
+    def hold(self, specs: list[tuple[int, str, int, str]]) -> list[tuple[str, str]]:  # type: ignore[override]
+        """Open sessions (client host number, account, open files, 'ntlm' or 'kerberos');
+        returns their (client, account)."""
+        accounts = {account.name: account for account in ad.ACCOUNTS}
+        sessions = []
+        for host, name, files, auth in specs:
+            account = accounts[name]
+            ccache = ''
+            if auth == 'kerberos':
+                ccache = str(self.controller.kinit(
+                    account, self.controller.base_dir / f'hold-{self.block}-{host}-{name}.cc',
+                    (f'cifs/{ad.DC_FQDN}',)))
+            sessions.append(SessionSpec(self.address(host), name, account.password, files,
+                                        domain=ad.DOMAIN, ccache=ccache))
+        holder = SessionHolder(ad.DC_ADDRESS, 445, sessions, server_name=ad.DC_FQDN,
+                               command_prefix=self.controller.command([]))
+        self._holders.append(holder)
+        holder.start()
+        return [(spec.source_address, spec.username) for spec in sessions]
+
+
+@pytest.fixture
+def domain_clients(domain):
+    held = DomainClients(domain)
+    yield held
+    held.stop()
 
 
 def mine(records: list[dict], clients: Clients) -> list[tuple[str, str]]:

@@ -1,7 +1,13 @@
 """A throwaway multi-server Samba lab for the demo and for trying the collection by hand.
 
     python -m tests.lab up   --state-dir DIR [--servers N] [--admin USER:PASS] [--first-address A]
+    python -m tests.lab up   --state-dir DIR --domain
     python -m tests.lab down --state-dir DIR
+
+``--domain`` starts, instead, an Active Directory domain (``lab.test``): a Samba AD domain
+controller, ``dc1.lab.test`` on 127.0.50.1, in a network namespace of its own, with domain
+sessions held over NTLM and Kerberos (``DOMAIN_SESSION_MIX``); lab.json says how to run commands
+inside the namespace (``ip netns exec NAME``, with ``KRB5_CONFIG``).
 
 Run as root from the repository root.  ``up`` starts N servers on 127.0.0.2 .. 127.0.0.(N+1),
 port 445, each with the admin (role ``admin``) and the plain users alice, bob and carol
@@ -19,6 +25,7 @@ SIGKILLed), checks that none of its processes is left, and removes what ``up`` w
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +40,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from . import domain as ad
 from .holder import SessionHolder, SessionSpec, read_json_line
 from .samba import (SHARE_NAME, SambaServer, find_processes, require_loopback, signal_all,
                     stop_server_at, wait_gone)
@@ -50,10 +58,18 @@ SESSION_MIX = (
     ("127.0.1.4", "carol", 1),
 )
 PORT = 445
+# The domain lab's sessions: (source address, account, open files, how it logged on).
+DOMAIN_SESSION_MIX = (
+    ("127.0.1.1", "user1", 2, "ntlm"),
+    ("127.0.1.2", "user1", 0, "kerberos"),
+    ("127.0.1.1", "user2", 0, "ntlm"),
+    ("127.0.1.3", "user3", 1, "kerberos"),
+)
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _UP_TIMEOUT_BASE, _UP_TIMEOUT_PER_SERVER = 30.0, 5.0
 _DOWN_TIMEOUT = 30.0
+_DOMAIN_PROVISION_TIMEOUT = 180.0  # about 5 to 15 s measured here; generous for a busy machine
 
 
 class LabError(RuntimeError):
@@ -77,6 +93,36 @@ def _is_lab_process(state_dir: Path) -> Callable[[list[str]], bool]:
     servers = f"{_paths(state_dir)['servers']}/"
     is_supervisor = _is_supervisor(state_dir)
     return lambda argv: is_supervisor(argv) or any(servers in arg for arg in argv)
+
+
+def _namespace(state_dir: Path) -> str:
+    """The domain lab's network namespace: named after the state directory, so that 'down'
+    finds it even when lab.json was never written."""
+    return f"lanman-lab-{hashlib.sha1(str(state_dir).encode()).hexdigest()[:10]}"
+
+
+def _domain_plan(state_dir: Path) -> dict[str, Any]:
+    """The domain lab: one DC that is also the file server, domain accounts, their sessions."""
+    base_dir = _paths(state_dir)["servers"] / "domain"
+    users = [{"name": account.name, "password": account.password, "role": account.role}
+             for account in ad.ACCOUNTS]
+    sessions = [{"server": ad.DC_FQDN, "auth": auth,
+                 **asdict(SessionSpec(source, name, next(u["password"] for u in users if u["name"] == name),
+                                      files, domain=ad.DOMAIN))}
+                for source, name, files, auth in DOMAIN_SESSION_MIX]
+    namespace = _namespace(state_dir)
+    return {"state_dir": str(state_dir),
+            "domain": {"realm": ad.REALM, "netbios": ad.DOMAIN, "namespace": namespace,
+                       "krb5_config": str(base_dir / "run" / "krb5.conf"), "base_dir": str(base_dir),
+                       "run_inside": f"ip netns exec {namespace} env KRB5_CONFIG={base_dir / 'run' / 'krb5.conf'}"},
+            "servers": [{"name": ad.DC_FQDN, "address": ad.DC_ADDRESS, "port": PORT, "share": SHARE_NAME,
+                         "base_dir": str(base_dir)}],
+            "users": users, "sessions": sessions,
+            "notes": ["Every command that talks to the domain runs inside its network namespace: "
+                      "prefix it with 'run_inside' (for example: <run_inside> ansible -i "
+                      "<inventory> fileservers -m lanman.server.netsession_info -a auth=kerberos).",
+                      "Samba AD reports session users as LAB\\user; the modules report "
+                      "username and domain apart."]}
 
 
 def _plan(state_dir: Path, servers: int, first_address: str, admin: str) -> dict[str, Any]:
@@ -106,6 +152,8 @@ def _plan(state_dir: Path, servers: int, first_address: str, admin: str) -> dict
 
 def _inventory(plan: dict[str, Any]) -> str:
     admin = next(user for user in plan["users"] if user["role"] == "admin")
+    if "domain" in plan:  # named by FQDN, reached by address: Kerberos takes the name
+        admin = dict(admin, name=f"{plan['domain']['netbios']}\\{admin['name']}")
     lines = ["[fileservers]"]
     lines += [f"{server['name']} ansible_host={server['address']} ansible_connection=local"
               for server in plan["servers"]]
@@ -118,13 +166,14 @@ def _inventory(plan: dict[str, Any]) -> str:
 
 # ---- up ------------------------------------------------------------------------------------
 
-def up(state_dir: Path, servers: int, first_address: str, admin: str, lifetime_hours: float) -> dict[str, Any]:
+def up(state_dir: Path, servers: int, first_address: str, admin: str, lifetime_hours: float,
+       domain: bool = False) -> dict[str, Any]:
     """Start the supervisor, wait until it reports the lab ready, return lab.json's content."""
     paths = _paths(state_dir)
     if paths["lab"].exists() or find_processes(_is_lab_process(state_dir)):
         raise LabError(f"a lab is already up in {state_dir} (or was not taken down): "
                        f"run 'python -m tests.lab down --state-dir {state_dir}' first")
-    plan = _plan(state_dir, servers, first_address, admin)
+    plan = _domain_plan(state_dir) if domain else _plan(state_dir, servers, first_address, admin)
     shutil.rmtree(paths["servers"], ignore_errors=True)  # left by a failed run; nothing uses it
     state_dir.mkdir(parents=True, exist_ok=True)
     with paths["log"].open("ab") as log:
@@ -137,7 +186,8 @@ def up(state_dir: Path, servers: int, first_address: str, admin: str, lifetime_h
     try:
         supervisor.stdin.write(json.dumps(plan).encode())  # passwords stay out of argv
         supervisor.stdin.close()
-        reply = read_json_line(supervisor, _UP_TIMEOUT_BASE + _UP_TIMEOUT_PER_SERVER * servers)
+        reply = read_json_line(supervisor, _UP_TIMEOUT_BASE + _UP_TIMEOUT_PER_SERVER * servers
+                               + (_DOMAIN_PROVISION_TIMEOUT if domain else 0))
     except (OSError, ValueError, TimeoutError, EOFError) as exc:
         reply = {"error": f"supervisor: {exc}"}
     supervisor.stdout.close()
@@ -216,6 +266,9 @@ def _hold_lab(plan: dict[str, Any], stack: ExitStack, state_dir: Path, lifetime_
 
 def _build(plan: dict[str, Any], stack: ExitStack) -> None:
     """Start every server and its session holder; register their stops on ``stack``."""
+    if "domain" in plan:
+        _build_domain(plan, stack)
+        return
     for entry in plan["servers"]:
         server = SambaServer(entry["address"], entry["port"], base_dir=entry["base_dir"])
         for user in plan["users"]:
@@ -228,6 +281,31 @@ def _build(plan: dict[str, Any], stack: ExitStack) -> None:
         stack.callback(holder.stop)
         holder.start()
         _log(f"{entry['name']} up on {server.address}:{server.port} (holder pid {holder.pid})")
+
+
+def _build_domain(plan: dict[str, Any], stack: ExitStack) -> None:
+    """Provision and start the domain controller; hold the sessions over NTLM and Kerberos."""
+    base_dir = Path(plan["domain"]["base_dir"])
+    template = ad.provision_template(base_dir / "template")
+    controller = ad.DomainController(template, base_dir=base_dir / "run",
+                                     namespace=plan["domain"]["namespace"])
+    stack.callback(controller.stop)
+    controller.start()
+    accounts = {account.name: account for account in ad.ACCOUNTS}
+    specs = []
+    for session in plan["sessions"]:
+        ccache = ""
+        if session["auth"] == "kerberos":
+            cache = base_dir / "run" / f"holder-{session['source_address']}-{session['username']}.cc"
+            ccache = str(controller.kinit(accounts[session["username"]], cache, (f"cifs/{ad.DC_FQDN}",)))
+        specs.append(SessionSpec(session["source_address"], session["username"], session["password"],
+                                 session["open_files"], domain=session["domain"], ccache=ccache))
+    holder = SessionHolder(ad.DC_ADDRESS, PORT, specs, label=str(base_dir), server_name=ad.DC_FQDN,
+                           command_prefix=controller.command([]))
+    stack.callback(holder.stop)
+    holder.start()
+    _log(f"{ad.DC_FQDN} up on {ad.DC_ADDRESS} in namespace {controller.namespace} "
+         f"(holder pid {holder.pid})")
 
 
 # ---- down ----------------------------------------------------------------------------------
@@ -243,6 +321,7 @@ def down(state_dir: Path) -> None:
     if paths["servers"].is_dir():
         for base_dir in paths["servers"].iterdir():
             stop_server_at(base_dir)
+    ad.stop_namespace(_namespace(state_dir))  # a domain lab's: whatever is left in it
     signal_all(find_processes(_is_lab_process(state_dir)), signal.SIGKILL)
     left = wait_gone(_is_lab_process(state_dir), 5.0)
     if left:
@@ -263,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
                            help=f"the account with role admin (default {DEFAULT_ADMIN})")
     up_parser.add_argument("--first-address", default="127.0.0.2",
                            help="address of the first server; the others follow (default 127.0.0.2)")
+    up_parser.add_argument("--domain", action="store_true",
+                           help=f"an AD domain instead: the domain controller {ad.DC_FQDN} in a "
+                                "network namespace of its own, with NTLM and Kerberos sessions")
     commands.add_parser("down", help="stop everything the lab started")
     supervise_parser = commands.add_parser("supervise", help="(internal) the process that owns a lab")
     for sub, default_lifetime in ((up_parser, 8.0), (supervise_parser, None)):
@@ -281,11 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             if args.servers < 1:
                 parser.error("--servers must be at least 1")
-            lab = up(state_dir, args.servers, args.first_address, args.admin, args.lifetime)
+            lab = up(state_dir, args.servers, args.first_address, args.admin, args.lifetime,
+                     domain=args.domain)
             print(f"lab up: {len(lab['servers'])} servers "
                   f"({', '.join(s['name'] + '=' + s['address'] for s in lab['servers'])}), "
                   f"{len(lab['sessions'])} held sessions, supervisor pid {lab['supervisor_pid']}")
             print(f"details: {_paths(state_dir)['lab']}\ninventory: {lab['inventory']}")
+            if "domain" in lab:
+                print(f"run commands inside the domain's namespace with: {lab['domain']['run_inside']}")
         else:
             down(state_dir)
             print(f"lab in {state_dir} is down")

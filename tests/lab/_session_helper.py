@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any
 
 import impacket.nmb
+from impacket.krb5.ccache import CCache
 from impacket.smbconnection import SMBConnection
 
 # Sessions are opened by a few threads: client CPU is only about 8 ms of the 20 ms a logon takes
@@ -59,8 +60,20 @@ def _install_source_binding() -> None:
 def _open_session(request: dict[str, Any], spec: dict[str, Any], index: int) -> SMBConnection:
     """Log on as ``spec`` from its source address and open its files on the share."""
     _source.address = spec["source_address"]
-    connection = SMBConnection(request["server"], request["server"], sess_port=request["port"], timeout=30)
-    connection.login(spec["username"], spec["password"])
+    server_name = request.get("server_name") or request["server"]
+    connection = SMBConnection(server_name, request["server"], sess_port=request["port"], timeout=30)
+    if spec.get("ccache"):
+        # The cache holds the service ticket already (kinit + kvno): no KDC exchange here.
+        cache = CCache.loadFile(spec["ccache"])
+        realm = cache.principal.realm["data"].decode()
+        principal = f"cifs/{server_name}@{realm}"
+        credential = cache.getCredential(principal)
+        if credential is None:
+            raise RuntimeError(f"no {principal} ticket in {spec['ccache']}")
+        connection.kerberosLogin(spec["username"], "", realm, TGS=credential.toTGS(principal),
+                                 useCache=False)
+    else:
+        connection.login(spec["username"], spec["password"], spec.get("domain", ""))
     if spec["open_files"]:
         tree = connection.connectTree(request["share"])
         for number in range(spec["open_files"]):

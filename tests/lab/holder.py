@@ -58,12 +58,19 @@ def read_json_line(process: subprocess.Popen[bytes], timeout: float) -> dict[str
 
 @dataclass(frozen=True)
 class SessionSpec:
-    """One SMB session to hold: who logs on, from which loopback address, with how many open files."""
+    """One SMB session to hold: who logs on, from which loopback address, with how many open files.
+
+    ``domain`` is the account's domain for an NTLM logon; with ``ccache`` (a ticket cache that
+    holds a ``cifs/<server name>`` ticket, e.g. from kinit and kvno) the session logs on with
+    Kerberos instead, and ``password`` is not used.
+    """
 
     source_address: str
     username: str
     password: str
     open_files: int = 0
+    domain: str = ""
+    ccache: str = ""
 
 
 class HolderError(RuntimeError):
@@ -74,12 +81,17 @@ class SessionHolder:
     """Holds ``sessions`` open against ``server_address:port`` until ``stop()``.
 
     ``label`` is appended to the helper's command line, so that ``ps`` (and
-    ``python -m tests.lab down``) can tell which lab a helper belongs to.
+    ``python -m tests.lab down``) can tell which lab a helper belongs to. ``server_name`` is the
+    server's host name for Kerberos (default: its address); ``command_prefix`` runs the helper
+    through another command, e.g. ``ip netns exec NAME`` for a server in a network namespace.
     """
 
     def __init__(self, server_address: str, port: int, sessions: list[SessionSpec],
-                 label: str | None = None) -> None:
+                 label: str | None = None, server_name: str | None = None,
+                 command_prefix: list[str] | None = None) -> None:
         self.server_address = require_loopback(server_address)
+        self.server_name = server_name or server_address
+        self.command_prefix = list(command_prefix or [])
         self.port = port
         for spec in sessions:
             require_loopback(spec.source_address)
@@ -101,12 +113,14 @@ class SessionHolder:
             raise HolderError("holder already started")
         if timeout is None:
             timeout = 15.0 + 0.05 * len(self.sessions)
-        argv = [sys.executable, "-I", str(_HELPER)] + (["--label", self.label] if self.label else [])
+        argv = self.command_prefix + [sys.executable, "-I", str(_HELPER)] \
+            + (["--label", self.label] if self.label else [])
         # stderr goes to a file: a pipe nobody reads could fill up and block the helper.
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=self._stderr)
-        request = {"server": self.server_address, "port": self.port, "share": SHARE_NAME,
+        request = {"server": self.server_address, "server_name": self.server_name,
+                   "port": self.port, "share": SHARE_NAME,
                    # names the files this helper creates, unique across helpers and runs
                    "tag": uuid.uuid4().hex[:12],
                    "sessions": [asdict(spec) for spec in self.sessions]}
