@@ -41,8 +41,14 @@ Unverified against Windows (chosen, not observed): 400 for a body that does not 
 fault for a command line over 32,767 characters with ``WINRS_SKIP_CMD_SHELL=TRUE``, the faults
 for Receive after Done, Send after End and an unknown CommandId, and most fault subcodes.
 
-Not modelled: Kerberos, CredSSP, HTTPS and certificates, channel binding, SPNEGO-wrapped
-tokens (raw NTLM only), quotas (MaxShellsPerUser and friends), idle shell timeouts, shell
+* Kerberos (with ``keytab``): a raw Kerberos token under ``Negotiate`` (what pywinrm sends,
+  through pykerberos) is accepted by the GSSAPI acceptor of pyspnego with the keys of the
+  keytab (``HTTP/<name>`` principals exported from a KDC); the AP-REP goes back in
+  ``WWW-Authenticate`` for mutual authentication, the user is the client principal
+  (``user@REALM``), and message encryption uses the GSSAPI IOV wrapping of [MS-WSMV] 2.2.9.1.1.
+
+Not modelled: CredSSP, HTTPS and certificates, channel binding, SPNEGO-wrapped NTLM tokens
+(raw NTLM only), quotas (MaxShellsPerUser and friends), idle shell timeouts, shell
 ownership checks, other users' shells, code pages (output is always UTF-8), PowerShell's
 ``-Command``/``-File``, console-mode stdin (recorded, not enforced), Windows' exact fault texts
 (codes follow the SDK's winerror.h; texts are paraphrased), and anything an actual script does.
@@ -146,7 +152,6 @@ _ENCRYPTED_HEAD = re.compile(
     rb'--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n'
     rb'\tOriginalContent: type=application/soap\+xml;charset=UTF-8;Length=(\d+)\r\n'
     rb'--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n', re.IGNORECASE)
-_NTLM_SIGNATURE_SIZE = 16
 
 CLIXML_HEADER = b'#< CLIXML\r\n'
 _CLIXML_OBJS = '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
@@ -175,6 +180,21 @@ _ENV_LOCK: Any = spnego.__dict__.setdefault('_lanman_tests_ntlm_user_file_lock',
 process-wide and pyspnego's acceptor reads it while it steps."""
 
 _FAIL_KEYS = frozenset({'http_status', 'fault', 'stall', 'drop', 'stdout', 'stderr', 'exit_code'})
+
+
+@contextlib.contextmanager
+def _acceptor_env(name: str, value: str) -> Any:
+    """``name=value`` in the environment while an acceptor steps (under the process-wide lock)."""
+    with _ENV_LOCK:
+        previous = os.environ.get(name)
+        os.environ[name] = value
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
 
 
 class _Fault(Exception):
@@ -310,8 +330,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().setup()
         self.auth_user: str | None = None
         self.auth_kind: str | None = None
-        self.ntlm: Any = None  # the completed acceptor context of this connection
+        self.context: Any = None  # the completed NTLM or Kerberos acceptor context of this connection
         self.ntlm_pending: Any = None
+        self.reply_headers: list[tuple[str, str]] = []  # sent with the next answer (Kerberos AP-REP)
 
     def version_string(self) -> str:
         return self.server_version
@@ -344,7 +365,7 @@ class WsmanEndpoint:
                  expected_script: str | None = None, expected_bootstrap: str | None = None,
                  allow_basic: bool = True, hostname: str = 'WIN-LANMAN', receive_chunk_size: int | None = None,
                  progress_on_stderr: bool = False, max_envelope_size: int = MAX_ENVELOPE_SIZE,
-                 oversize_answer: str = 'http413') -> None:
+                 oversize_answer: str = 'http413', keytab: str | None = None) -> None:
         if ipaddress.ip_address(address) not in ipaddress.ip_network('127.0.0.0/8'):
             raise ValueError(f"the test endpoint binds only to 127.0.0.0/8, not {address!r}")
         if port in (445, 5985, 5986) or not 0 <= port <= 65535:
@@ -372,6 +393,8 @@ class WsmanEndpoint:
         self.progress_on_stderr = progress_on_stderr
         self.max_envelope_size = max_envelope_size
         self.oversize_answer = oversize_answer
+        self.keytab = keytab
+        """A keytab of HTTP/<name> service keys: Kerberos is accepted for those names."""
         self._requested_port = port
         self.requests: list[Any] = []
         """Every JSON request handed to the responder, in order."""
@@ -528,25 +551,16 @@ class WsmanEndpoint:
         known = self._known_user(name)
         return known if known is not None and self.users[known] == password else None
 
-    @contextlib.contextmanager
     def _user_file_env(self) -> Any:
-        with _ENV_LOCK:
-            previous = os.environ.get('NTLM_USER_FILE')
-            os.environ['NTLM_USER_FILE'] = self._user_file or ''
-            try:
-                yield
-            finally:
-                if previous is None:
-                    os.environ.pop('NTLM_USER_FILE', None)
-                else:
-                    os.environ['NTLM_USER_FILE'] = previous
+        return _acceptor_env('NTLM_USER_FILE', self._user_file or '')
 
     # -- HTTP ------------------------------------------------------------------------------
 
     def _send(self, handler: _Handler, status: int, body: bytes = b'', content_type: str | None = None,
               headers: list[tuple[str, str]] | None = None) -> None:
         handler.send_response(status)
-        for name, value in headers or []:
+        reply_headers, handler.reply_headers = handler.reply_headers, []
+        for name, value in list(headers or []) + reply_headers:
             handler.send_header(name, value)
         if content_type:
             handler.send_header('Content-Type', content_type)
@@ -604,20 +618,20 @@ class WsmanEndpoint:
             self._send(handler, 200)
             return
         if encrypted:
-            if self.encryption == 'off' or handler.ntlm is None:
+            if self.encryption == 'off' or handler.context is None:
                 record['status'] = 500
                 self._log(**record)
                 self._send(handler, 500)
                 return
             try:
-                envelope = self._decrypt(handler.ntlm, body, handler.headers.get('Content-Type') or '')
+                envelope = self._decrypt(handler.context, body, handler.headers.get('Content-Type') or '')
             except (ValueError, struct.error, spnego.exceptions.SpnegoError):
                 record['status'] = 400
                 self._log(**record)
                 self._send(handler, 400)
                 return
         else:
-            if self.encryption == 'required' and handler.auth_kind == 'ntlm':
+            if self.encryption == 'required' and handler.auth_kind in ('ntlm', 'kerberos'):
                 # AllowUnencrypted=false: the WinRM service refuses the plain body with a bare 500.
                 record['status'] = 500
                 self._log(**record)
@@ -650,12 +664,12 @@ class WsmanEndpoint:
             handler.close_connection = True
             return
         if encrypted and answer:
-            self._send(handler, status, self._encrypt(handler.ntlm, answer), ENCRYPTED_CONTENT_TYPE)
+            self._send(handler, status, self._encrypt(handler.context, answer), ENCRYPTED_CONTENT_TYPE)
         else:
             self._send(handler, status, answer, SOAP_CONTENT_TYPE if answer else None)
 
     def _unauthorized(self, handler: _Handler, headers: list[tuple[str, str]] | None = None) -> None:
-        handler.auth_user = handler.auth_kind = handler.ntlm = handler.ntlm_pending = None
+        handler.auth_user = handler.auth_kind = handler.context = handler.ntlm_pending = None
         self._log(action=None, status=401, encrypted=False, auth=None, user=None, size=0)
         self._send(handler, 401, headers=headers if headers is not None else self._challenge_headers())
 
@@ -668,7 +682,7 @@ class WsmanEndpoint:
             if user is None:
                 self._unauthorized(handler)
                 return None
-            handler.auth_user, handler.auth_kind, handler.ntlm = user, 'basic', None
+            handler.auth_user, handler.auth_kind, handler.context = user, 'basic', None
             return user
         if scheme_lower in ('negotiate', 'ntlm'):
             try:
@@ -676,6 +690,8 @@ class WsmanEndpoint:
             except binascii.Error:
                 self._unauthorized(handler)
                 return None
+            if self.keytab is not None and not blob.startswith(b'NTLMSSP\x00'):
+                return self._accept_kerberos(handler, blob, len(body))
             message_type = struct.unpack('<I', blob[8:12])[0] if blob[:8] == b'NTLMSSP\x00' and len(blob) >= 12 else 0
             challenge = None
             try:
@@ -695,18 +711,40 @@ class WsmanEndpoint:
                 self._unauthorized(handler)
                 return None
             if challenge is not None:
-                handler.ntlm_pending, handler.ntlm, handler.auth_user = context, None, None
+                handler.ntlm_pending, handler.context, handler.auth_user = context, None, None
                 self._log(action=None, status=401, encrypted=False, auth='ntlm', user=None, size=len(body))
                 self._send(handler, 401, headers=[('WWW-Authenticate', f'{scheme} {base64.b64encode(challenge).decode()}')])
                 return None
             principal = context.client_principal or ''
             principal = self._known_user(principal) or principal
-            handler.auth_user, handler.auth_kind, handler.ntlm = principal, 'ntlm', context
+            handler.auth_user, handler.auth_kind, handler.context = principal, 'ntlm', context
             return principal
-        if handler.auth_kind == 'ntlm' and handler.auth_user is not None:
-            return handler.auth_user  # NTLM authenticated this connection
+        if handler.auth_kind in ('ntlm', 'kerberos') and handler.auth_user is not None:
+            return handler.auth_user  # NTLM or Kerberos authenticated this connection
         self._unauthorized(handler)
         return None
+
+    def _accept_kerberos(self, handler: _Handler, token: bytes, size: int) -> str | None:
+        """Accept a Kerberos AP-REQ (what pywinrm sends under ``Negotiate``) with the keytab; the
+        AP-REP goes back with the answer, for pywinrm's mutual authentication."""
+        try:
+            with self._keytab_env():  # the GSSAPI acceptor reads KRB5_KTNAME
+                context = spnego.server(service='http', protocol='kerberos')
+                answer = context.step(token)
+            if not context.complete:
+                raise ValueError('Kerberos did not complete in one step')
+        except (spnego.exceptions.SpnegoError, ValueError):
+            self._unauthorized(handler)
+            return None
+        principal = context.client_principal or ''
+        principal = self._known_user(principal) or principal
+        handler.auth_user, handler.auth_kind, handler.context = principal, 'kerberos', context
+        if answer:
+            handler.reply_headers = [('WWW-Authenticate', f'Negotiate {base64.b64encode(answer).decode()}')]
+        return principal
+
+    def _keytab_env(self) -> Any:
+        return _acceptor_env('KRB5_KTNAME', f'FILE:{self.keytab}')
 
     @staticmethod
     def _decrypt(context: Any, body: bytes, content_type: str) -> bytes:
@@ -722,12 +760,12 @@ class WsmanEndpoint:
         sealed = rest[4 + signature_length:4 + signature_length + length]
         if len(sealed) != length or rest[4 + signature_length + length:] != _BOUNDARY + b'--\r\n':
             raise ValueError('the sealed part does not match its length')
-        return context.unwrap(signature + sealed).data
+        return context.unwrap_winrm(signature, sealed)
 
     @staticmethod
     def _encrypt(context: Any, message: bytes) -> bytes:
-        wrapped = context.wrap(message, encrypt=True).data
-        signature, sealed = wrapped[:_NTLM_SIGNATURE_SIZE], wrapped[_NTLM_SIGNATURE_SIZE:]
+        wrapped = context.wrap_winrm(message)  # NTLM: a 16-byte signature; Kerberos: the IOV header
+        signature, sealed = wrapped.header, wrapped.data
         return (_BOUNDARY + b'\r\n\tContent-Type: ' + ENCRYPTED_PROTOCOL.encode() + b'\r\n'
                 b'\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=' + str(len(message)).encode() + b'\r\n'
                 + _BOUNDARY + b'\r\n\tContent-Type: application/octet-stream\r\n'
