@@ -10,14 +10,16 @@ distinct client addresses.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import ansible_runner
 import pytest
 
-from tests.e2e.conftest import mine
+from tests.e2e.conftest import BIN, REPO, mine
 from tests.lab import domain as ad
 
 INFO = 'lanman.server.netsession_info'
@@ -265,3 +267,47 @@ def test_the_own_session_is_never_closed_whatever_form_the_server_reports(
     result = run.by_host()[ad.DC_FQDN]
     assert mine(result['closed'], domain_clients) == [(domain_clients.address(1), 'labadmin')]
     assert len(result['closed']) == 1  # not the module's own labadmin session
+
+
+def test_awx_job_through_ansible_runner_from_a_ticket_cache(
+        domain, domain_clients, tmp_path, monkeypatch):
+    """An AWX job with Kerberos: a Machine credential naming user@REALM with no password, and the
+    ticket cache (a TGT from kinit) that the job's environment names in KRB5CCNAME. The job runs
+    inside the domain's namespace (ansible-runner's child processes inherit it)."""
+    monkeypatch.setenv('PATH', f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    held = domain_clients.hold([(1, 'user1', 1, 'kerberos'), (2, 'user2', 0, 'ntlm')])
+    cache = domain.kinit(ACCOUNTS['labadmin'], tmp_path / 'awx-job.cc')
+    data = tmp_path / 'job'
+    (data / 'project').mkdir(parents=True)
+    (data / 'project' / 'sessions.yml').write_text('''
+- name: Report and close sessions with Kerberos
+  hosts: fileservers
+  gather_facts: false
+  module_defaults:
+    group/lanman.server.netsession:
+      auth: kerberos
+  tasks:
+    - name: List the sessions
+      lanman.server.netsession_info:
+    - name: Close the sessions of the user named in the extra vars
+      lanman.server.netsession_delete:
+        username: "{{ close_user }}"
+''')
+    inventory = {'all': {'children': {'fileservers': {'hosts': {
+        ad.DC_FQDN: {'ansible_host': ad.DC_ADDRESS}}}}}}
+    with domain.inside():
+        runner = ansible_runner.run(
+            private_data_dir=str(data), playbook='sessions.yml', inventory=inventory,
+            extravars={'close_user': 'LAB\\user1'}, cmdline=f'-u labadmin@{ad.REALM}',
+            envvars={'ANSIBLE_COLLECTIONS_PATH': str(REPO / 'build' / 'collections'),
+                     'KRB5CCNAME': f'FILE:{cache}', **domain.env},
+            quiet=True, timeout=180)
+    assert (runner.status, runner.rc) == ('successful', 0), runner.stdout.read()
+    events = list(runner.events)
+    results = {e['event_data']['task']: e['event_data']['res'] for e in events
+               if e['event'] == 'runner_on_ok'}
+    assert mine(results['List the sessions']['sessions'], domain_clients) == sorted(held)
+    closed = results['Close the sessions of the user named in the extra vars']
+    assert closed['changed'] and mine(closed['closed'], domain_clients) == [held[0]]
+    [stats] = [e['event_data'] for e in events if e['event'] == 'playbook_on_stats']
+    assert stats['failures'] == {} and stats['changed'] == {ad.DC_FQDN: 1}
