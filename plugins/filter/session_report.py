@@ -5,10 +5,32 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# Documented in session_report.yml beside this file.
+# Documented in session_report.yml and duration.yml beside this file.
+
+_UNITS = (('d', 86400), ('h', 3600), ('m', 60), ('s', 1))
+
+
+def duration(seconds: int | None) -> str:
+    """Seconds as a person reads them: the two largest units, the second zero-padded
+    (``45 s``, ``3 m 05 s``, ``2 h 05 m``, ``3 d 04 h``); empty for None."""
+    if seconds is None:
+        return ''
+    seconds = max(int(seconds), 0)
+    for index, (unit, size) in enumerate(_UNITS[:-1]):
+        if seconds >= size:
+            smaller_unit, smaller_size = _UNITS[index + 1]
+            return f"{seconds // size} {unit} {seconds % size // smaller_size:02d} {smaller_unit}"
+    return f"{seconds} s"
+
+
+def _top(rows: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The row with the largest ``key`` (a positive one), or None."""
+    candidates = [row for row in rows if (row.get(key) or 0) > 0]
+    return max(candidates, key=lambda row: row[key]) if candidates else None
 
 
 def _summary(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -29,8 +51,13 @@ def _summary(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
             for _key, group in sorted(groups.items(), key=lambda item: (-item[1]['sessions'], item[0]))]
 
 
-def session_report(hostvars: Mapping[str, Any], hosts: Iterable[str], variable: str) -> dict[str, Any]:
-    """Aggregate ``hostvars[host][variable]`` (netsession_info results) over ``hosts``."""
+def session_report(hostvars: Mapping[str, Any], hosts: Iterable[str], variable: str,
+                   now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Aggregate ``hostvars[host][variable]`` (netsession_info results) over ``hosts``.
+
+    ``now`` (an aware time; default: the controller's clock) is when the report was made.
+    """
+    made = (now or datetime.datetime.now(datetime.timezone.utc)).astimezone()
     rows: list[dict[str, Any]] = []
     servers: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -51,6 +78,10 @@ def session_report(hostvars: Mapping[str, Any], hosts: Iterable[str], variable: 
                         'clients': len({s['client'].casefold() for s in sessions}),
                         'open_files': sum(s['open_files'] or 0 for s in sessions)})
     return {
+        'generated_at': {'utc': made.astimezone(datetime.timezone.utc).isoformat(timespec='seconds'),
+                         'local': made.isoformat(timespec='seconds'), 'zone': made.tzname()},
+        'highlights': {'longest_idle': _top(rows, 'idle_seconds'),
+                       'most_open_files': _top(rows, 'open_files')},
         'totals': {'servers': len(servers), 'servers_failed': len(failed), 'sessions': len(rows),
                    'users': len({(row['username'] or '').casefold() for row in rows}),
                    'clients': len({row['client'].casefold() for row in rows}),
@@ -66,4 +97,4 @@ def session_report(hostvars: Mapping[str, Any], hosts: Iterable[str], variable: 
 class FilterModule:
 
     def filters(self) -> dict[str, Any]:
-        return {'session_report': session_report}
+        return {'session_report': session_report, 'duration': duration}

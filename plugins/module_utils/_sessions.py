@@ -34,13 +34,13 @@ SESS_NOENCRYPTION = 0x00000002
 # ``domain`` is not a field of its own: servers that qualify the user name (Samba AD:
 # ``LAB\\alice``) are split into ``username`` and ``domain``, so records look alike everywhere.
 SESSION_KEYS = ('client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds',
-                'guest', 'encrypted', 'client_type', 'transport')
+                'guest', 'password_encrypted', 'client_type', 'transport')
 _LEVEL_KEYS = {
     0: {'client'},
     1: {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
-        'encrypted'},
+        'password_encrypted'},
     2: {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
-        'encrypted', 'client_type'},
+        'password_encrypted', 'client_type'},
     10: {'client', 'username', 'domain', 'active_seconds', 'idle_seconds'},
     502: set(SESSION_KEYS),
 }
@@ -120,7 +120,9 @@ def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
         'active_seconds': _seconds(info.get('time')),
         'idle_seconds': _seconds(info.get('idle_time')),
         'guest': bool(flags & SESS_GUEST) if flags is not None else None,
-        'encrypted': not flags & SESS_NOENCRYPTION if flags is not None else None,
+        # [MS-SRVS] 2.2.2.3: SESS_NOENCRYPTION is "established the session without using
+        # password encryption" (a plain-text password at logon), not SMB encryption.
+        'password_encrypted': not flags & SESS_NOENCRYPTION if flags is not None else None,
         'client_type': (info['cltype_name'] or '').rstrip('\x00') if 'cltype_name' in info else None,
         'transport': (info['transport'] or '').rstrip('\x00') if 'transport' in info else None,
     }

@@ -156,7 +156,7 @@ closed:
       active_seconds: 3600
       idle_seconds: 120
       guest: false
-      encrypted: true
+      password_encrypted: true
       client_type: null
       transport: null
 already_gone:

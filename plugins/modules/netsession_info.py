@@ -155,8 +155,15 @@ sessions:
       description: Whether the session is logged on as guest; C(null) at levels 0 and 10.
       type: bool
       sample: false
-    encrypted:
-      description: Whether the session was set up with encryption (not C(SESS_NOENCRYPTION)); C(null) at levels 0 and 10.
+    password_encrypted:
+      description:
+        - Whether the client's password was sent encrypted (challenge/response) when the session
+          was set up, rather than in plain text; C(null) at levels 0 and 10.
+        - It is the negation of C(SESS_NOENCRYPTION) in C(sesi1_user_flags) ([MS-SRVS] 2.2.2.3,
+          "established the session without using password encryption").
+        - It says nothing about SMB encryption or signing of the session's traffic, which
+          C(NetSessionEnum) does not report at any level (Samba's C(smbstatus) or Windows'
+          C(Get-SmbSession) show them). Samba never sets the flag, so it is always V(true) there.
       type: bool
       sample: true
     client_type:

@@ -22,7 +22,7 @@ def test_adhoc_lists_every_server_of_the_inventory(servers, clients, ansible, tm
     alice = [rec for rec in results['fs1']['sessions'] if rec['client'] == clients.address(1)]
     assert alice[0]['open_files'] == 2 and alice[0]['guest'] is False
     assert set(alice[0]) == {'client', 'username', 'domain', 'open_files', 'active_seconds',
-                             'idle_seconds', 'guest', 'encrypted', 'client_type', 'transport'}
+                             'idle_seconds', 'guest', 'password_encrypted', 'client_type', 'transport'}
     assert alice[0]['client_type'] is None and alice[0]['transport'] is None
     assert alice[0]['domain'] is None  # a standalone Samba server reports bare user names
     # The module's own connection (from 127.0.0.1 as labadmin) is never listed.

@@ -95,12 +95,17 @@ def test_html_report_in_a_browser(servers, clients, playbook, tmp_path):
     dom, console = render(out / 'sessions.html', screenshot=tmp_path / 'report.png')
     assert console == []  # no script error, nothing logged
     table = dom[dom.index('<table id="sessions">'):]
-    rows = re.findall(r'<tr><td>fs1</td><td>(127\.0\.[0-9.]+)</td><td>(\w*)</td>', table)
+    rows = re.findall(r'<tr(?: class="[\w-]+")?><td>fs1</td><td>(127\.0\.[0-9.]+)</td><td>(\w*)</td>', table)
     assert len(rows) == report['totals']['sessions'] == len(report['sessions'])
     assert (clients.address(1), 'alice') in rows and (clients.address(2), 'bob') in rows
     assert f'{report["totals"]["sessions"]} sessions</span>' in dom
     assert '1 servers failed' in dom and '<tr class="failed"><td>down</td>' in dom
     assert dom.count('<rect ') == 1  # one bar: the one server that answered
+    assert f'Generated {report["generated_at"]["utc"]} (UTC)' in dom
+    busiest = report['highlights']['most_open_files']
+    assert busiest['open_files'] >= 2 and f'<li id="most-open-files">Most open files: {busiest["username"]}' in dom
+    assert dom.count('<tr class="most-files">') == 1
+    assert report['highlights']['longest_idle'] is None  # Samba reports every session as idle 0 s
     assert (tmp_path / 'report.png').stat().st_size > 10000
 
 

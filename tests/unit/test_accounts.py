@@ -78,7 +78,7 @@ def test_pairs_are_closed_by_the_name_in_the_servers_own_form():
 
 def _record(client, name, domain='LAB'):
     return {'client': client, 'username': name, 'domain': domain, 'open_files': 0,
-            'active_seconds': 10, 'idle_seconds': 0, 'guest': False, 'encrypted': True,
+            'active_seconds': 10, 'idle_seconds': 0, 'guest': False, 'password_encrypted': True,
             'client_type': None, 'transport': None}
 
 

@@ -7,7 +7,7 @@ from ansible_collections.lanman.server.plugins.filter.session_report import sess
 
 def rec(client, username, open_files=0):
     return {'client': client, 'username': username, 'open_files': open_files, 'active_seconds': 5,
-            'idle_seconds': 0, 'guest': False, 'encrypted': True, 'client_type': None, 'transport': None}
+            'idle_seconds': 0, 'guest': False, 'password_encrypted': True, 'client_type': None, 'transport': None}
 
 
 HOSTVARS = {
@@ -43,3 +43,24 @@ def test_a_user_counts_once_whether_reported_bare_or_with_a_domain():
     assert report['totals']['users'] == 1
     assert [(u['username'], u['domain'], u['sessions']) for u in report['users']] == [
         ('user1', 'LAB', 2)]
+
+
+def test_generated_at_and_highlights():
+    import datetime
+    made = datetime.datetime(2026, 11, 29, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    hostvars = {'fs1': {'r': {'server': 's', 'sessions': [
+        dict(rec('c1', 'alice', 1), idle_seconds=7500, domain=None),
+        dict(rec('c2', 'bob', 4), idle_seconds=10, domain=None)]}}}
+    report = session_report(hostvars, ['fs1'], 'r', now=made)
+    assert report['generated_at']['utc'] == '2026-11-29T03:04:05+00:00'
+    assert report['generated_at']['local'].startswith('2026-11-29T')
+    assert report['highlights']['longest_idle']['username'] == 'alice'
+    assert report['highlights']['most_open_files']['username'] == 'bob'
+    quiet = session_report({'fs1': {'r': {'server': 's', 'sessions': []}}}, ['fs1'], 'r', now=made)
+    assert quiet['highlights'] == {'longest_idle': None, 'most_open_files': None}
+
+
+def test_durations_read_as_a_person_reads_them():
+    from ansible_collections.lanman.server.plugins.filter.session_report import duration
+    assert [duration(value) for value in (None, 0, 45, 185, 7500, 277200, -3)] == [
+        '', '0 s', '45 s', '3 m 05 s', '2 h 05 m', '3 d 05 h', '0 s']

@@ -21,9 +21,9 @@ FULL_ENTRY = {'cname': '\\\\10.0.0.5\x00', 'username': 'LAB\\Alice\x00', 'num_op
 @pytest.mark.parametrize('level, present', [
     (0, {'client'}),
     (1, {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
-         'encrypted'}),
+         'password_encrypted'}),
     (2, {'client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
-         'encrypted', 'client_type'}),
+         'password_encrypted', 'client_type'}),
     (10, {'client', 'username', 'domain', 'active_seconds', 'idle_seconds'}),
     (502, set(SESSION_KEYS)),
 ])
@@ -37,7 +37,7 @@ def test_record_values_are_normalized():
     record = make_record(502, FULL_ENTRY)
     assert record == {'client': '10.0.0.5', 'username': 'Alice', 'domain': 'LAB', 'open_files': 3,
                       'active_seconds': 120, 'idle_seconds': 30, 'guest': False,
-                      'encrypted': True, 'client_type': 'Windows',
+                      'password_encrypted': True, 'client_type': 'Windows',
                       'transport': '\\Device\\NetbiosSmb'}
 
 
@@ -46,7 +46,7 @@ def test_record_values_are_normalized():
 ])
 def test_user_flags(flags, guest, encrypted):
     record = make_record(1, dict(FULL_ENTRY, user_flags=flags))
-    assert (record['guest'], record['encrypted']) == (guest, encrypted)
+    assert (record['guest'], record['password_encrypted']) == (guest, encrypted)
 
 
 def test_samba_underflowed_age_reads_as_zero():
@@ -159,7 +159,7 @@ def test_unc_client_name_adds_the_prefix_windows_requires():
 
 def rec(client, username, idle=0, active=100, domain=None):
     return {'client': client, 'username': username, 'domain': domain, 'open_files': 0,
-            'active_seconds': active, 'idle_seconds': idle, 'guest': False, 'encrypted': True,
+            'active_seconds': active, 'idle_seconds': idle, 'guest': False, 'password_encrypted': True,
             'client_type': None, 'transport': None}
 
 

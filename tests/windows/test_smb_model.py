@@ -51,15 +51,15 @@ SESSIONS = (
 # README "Every session is returned as the same record": the keys each level carries.
 LEVEL_KEYS = {
     0: {'client'},
-    1: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted'},
-    2: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
+    1: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'password_encrypted'},
+    2: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'password_encrypted',
         'client_type'},
     10: {'client', 'username', 'active_seconds', 'idle_seconds'},
-    502: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'encrypted',
+    502: {'client', 'username', 'open_files', 'active_seconds', 'idle_seconds', 'guest', 'password_encrypted',
           'client_type', 'transport'},
 }
 KEYS = ('client', 'username', 'domain', 'open_files', 'active_seconds', 'idle_seconds', 'guest',
-        'encrypted', 'client_type', 'transport')
+        'password_encrypted', 'client_type', 'transport')
 
 _ports = itertools.count(4450)
 _hosts = itertools.cycle(range(150, 200))
@@ -72,7 +72,7 @@ def record(session: Session, level: int) -> dict:
             'open_files': session.num_opens,
             'active_seconds': session.time, 'idle_seconds': session.idle_time,
             'guest': bool(session.user_flags & SESS_GUEST),
-            'encrypted': not session.user_flags & SESS_NOENCRYPTION,
+            'password_encrypted': not session.user_flags & SESS_NOENCRYPTION,
             'client_type': session.cltype_name, 'transport': session.transport}
     return {key: full[key] if key in LEVEL_KEYS[level] else None for key in KEYS}
 
