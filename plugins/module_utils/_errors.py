@@ -14,11 +14,11 @@ from __future__ import annotations
 
 __all__ = [
     'NERR_SUCCESS', 'ERROR_ACCESS_DENIED', 'ERROR_NOT_ENOUGH_MEMORY', 'ERROR_BAD_NETPATH',
-    'ERROR_NETNAME_DELETED', 'ERROR_INVALID_PARAMETER', 'ERROR_SEM_TIMEOUT',
+    'ERROR_NETNAME_DELETED', 'ERROR_NOT_SUPPORTED', 'ERROR_INVALID_PARAMETER', 'ERROR_SEM_TIMEOUT',
     'ERROR_INVALID_LEVEL', 'ERROR_MORE_DATA', 'ERROR_LOGON_FAILURE', 'RPC_S_SERVER_UNAVAILABLE', 'NERR_USER_NOT_FOUND',
     'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR',
     'SEC_E_LOGON_DENIED', 'SEC_E_NO_CREDENTIALS', 'status_name', 'NetSessionError',
-    'OptionError',
+    'OptionError', 'missing_library',
 ]
 
 # [MS-ERREF] 2.2 Win32 Error Codes, as returned by NetrSessionEnum / NetrSessionDel
@@ -31,6 +31,8 @@ ERROR_BAD_NETPATH = 53
 """The server could not be reached (what a Win32 client reports for refused or unroutable)."""
 ERROR_NETNAME_DELETED = 64
 """The connection to the server was lost in the middle of a call."""
+ERROR_NOT_SUPPORTED = 50
+"""The request is not supported (here: by the client library, for a reason it names)."""
 ERROR_INVALID_PARAMETER = 87
 ERROR_SEM_TIMEOUT = 121
 """The server did not answer in time (what a Win32 SMB client reports for a stalled peer)."""
@@ -60,6 +62,7 @@ _WIN32_NAMES = {
     ERROR_NOT_ENOUGH_MEMORY: 'ERROR_NOT_ENOUGH_MEMORY',
     ERROR_BAD_NETPATH: 'ERROR_BAD_NETPATH',
     ERROR_NETNAME_DELETED: 'ERROR_NETNAME_DELETED',
+    ERROR_NOT_SUPPORTED: 'ERROR_NOT_SUPPORTED',
     ERROR_INVALID_PARAMETER: 'ERROR_INVALID_PARAMETER',
     ERROR_SEM_TIMEOUT: 'ERROR_SEM_TIMEOUT',
     ERROR_INVALID_LEVEL: 'ERROR_INVALID_LEVEL',
@@ -112,3 +115,9 @@ class NetSessionError(Exception):
         if self.detail:
             text += f": {self.detail}"
         return text
+
+
+def missing_library(backend: str, package: str, error: Exception) -> OptionError:
+    """The failure for a backend whose library is not installed on the controller."""
+    return OptionError('backend', f"{backend} needs the Python library {package} on the "
+                                  f"controller (pip install {package}): {error}")

@@ -60,7 +60,7 @@ class TransceivePipe:
             raise DCERPCException(f"Bind context rejected: reason {reason}")
         if kind != _BIND_ACK:
             raise DCERPCException(f"unexpected answer to bind (PDU type {kind})")
-        max_send, max_receive = struct.unpack_from('<HH', answer, 16)
+        _max_send, max_receive = struct.unpack_from('<HH', answer, 16)
         address_length = struct.unpack_from('<H', answer, 24)[0]
         offset = 26 + address_length
         offset += -offset % 4

@@ -16,12 +16,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._accounts import AccountName, check_account, kerberos_realm
-from ._backend import SessionTransport, missing_library
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_MORE_DATA, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT, NERR_SUCCESS,
-    RPC_S_PROTOCOL_ERROR, SEC_E_NO_CREDENTIALS, NetSessionError, status_name,
+    RPC_S_PROTOCOL_ERROR, SEC_E_NO_CREDENTIALS, NetSessionError, missing_library, status_name,
 )
-from ._sessions import OwnSession
+from ._own_session import OwnSession
+from ._transport import SessionTransport
 
 IMPACKET_IMPORT_ERROR = None
 try:
@@ -52,7 +52,7 @@ _DIALECTS = {0x202: 'SMB 2.0.2', 0x210: 'SMB 2.1', 0x300: 'SMB 3.0', 0x302: 'SMB
 # What Samba announces as its version in the NTLM CHALLENGE ([MS-NLMP] 2.2.2.10): Windows 6.1
 # build 0. Windows itself sends its real build there (7600 and up for 6.1).
 SAMBA_NTLM_VERSION = (6, 1, 0)
-# samba-lab.md: Samba answers NetrSessionEnum at levels 0 and 1 only (124 for 2, 10 and 502).
+# docs/dev/protocol.md: Samba answers NetrSessionEnum at levels 0 and 1 only (124 for 2, 10, 502).
 SAMBA_LEVELS = frozenset({0, 1})
 
 # [MS-SRVS] 3.1.4.5: PreferedMaximumLength MAX_PREFERRED_LENGTH asks for every entry at once;
@@ -108,16 +108,18 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
             raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
                                   detail=str(error.error_string or error)) from None
         raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
+    except _Undecodable as error:
+        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
+                              detail=f"undecodable answer ({error})") from None
     except (NetBIOSTimeout, NetBIOSError, OSError) as error:
         code, detail = _network_failure(error, timeout)
         raise NetSessionError(code, None, operation=operation, server=server, detail=detail) from None
-    except Exception as error:  # impacket failed to decode a malformed answer
-        if error.args == ('No answer!',):
+    except Exception as error:
+        if type(error) is Exception and error.args == ('No answer!',):
             # impacket's SMB negotiation: the server dropped the connection (twice) unanswered.
             raise NetSessionError(ERROR_NETNAME_DELETED, None, operation=operation, server=server,
                                   detail='connection lost (no answer to the SMB negotiation)') from None
-        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
-                              detail=f"undecodable answer ({type(error).__name__})") from None
+        raise  # not the server's doing: execute() reports it as the collection's, with its traceback
 
 
 def _network_failure(error: BaseException, timeout: int) -> tuple[int, str]:
@@ -149,7 +151,7 @@ class SmbTransport(SessionTransport):
         self._own = own
 
     @classmethod
-    def connect(cls, params: Mapping[str, Any]) -> 'SmbTransport':
+    def connect(cls, params: Mapping[str, Any]) -> SmbTransport:
         if IMPACKET_IMPORT_ERROR is not None:
             raise missing_library('smb', 'impacket', IMPACKET_IMPORT_ERROR)
         server, timeout = params['server'], params['connect_timeout']
@@ -223,14 +225,14 @@ class SmbTransport(SessionTransport):
         raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,
                               detail=f"still more data after {_MAX_PAGES} pages")
 
-    def delete(self, unc_client: str, username: str) -> None:
+    def delete(self, unc_client: str | None, username: str) -> None:
         request = srvs.NetrSessionDel()
         request['ServerName'] = NULL
         request['ClientName'] = _wide(unc_client)
         request['UserName'] = _wide(username)
         operation = f"NetrSessionDel ({unc_client or 'NULL'}, {username})"
         with _failures_as(operation, self.server, self._timeout):
-            status = struct.unpack('<L', self._pipe.call(request.opnum, request.getData())[-4:])[0]
+            status = _status(self._pipe.call(request.opnum, request.getData()))
         if status != NERR_SUCCESS:
             raise NetSessionError(status, _code_name(status), operation=operation, server=self.server)
 
@@ -335,20 +337,34 @@ class _ImpacketPipe:
         return self._dce.recv()
 
 
+class _Undecodable(Exception):
+    """The server's answer is not a well-formed NetrSessionEnum / NetrSessionDel answer."""
+
+
+def _status(answer: bytes) -> int:
+    """The Win32 status that ends every MS-SRVS answer."""
+    if len(answer) < 4:
+        raise _Undecodable(f"an answer of {len(answer)} bytes")
+    return struct.unpack('<L', answer[-4:])[0]
+
+
 def _session_page(answer: bytes, level: int, prefix: str) -> tuple[list[dict[str, Any]], int, int]:
     """One NetrSessionEnum answer: its entries (only if the status says there are), resume handle, status."""
-    status = struct.unpack('<L', answer[-4:])[0]
+    status = _status(answer)
     if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
         return [], 0, status
     try:
         return decode_session_enum(answer, level)
     except (ValueError, struct.error, UnicodeDecodeError):
         pass  # not what the fast decoder expects: let impacket decode it (or fail) as it always did
-    response = srvs.NetrSessionEnumResponse(answer)
-    page = response['InfoStruct']['SessionInfo'][f'Level{level}']['Buffer'] or []
-    entries = [{field[len(prefix):]: _value(item[field]) for field in item.fields
-                if field.startswith(prefix)} for item in page]
-    return entries, response['ResumeHandle'], response['ErrorCode']
+    try:
+        response = srvs.NetrSessionEnumResponse(answer)
+        page = response['InfoStruct']['SessionInfo'][f'Level{level}']['Buffer'] or []
+        entries = [{field[len(prefix):]: _value(item[field]) for field in item.fields
+                    if field.startswith(prefix)} for item in page]
+        return entries, response['ResumeHandle'], response['ErrorCode']
+    except Exception as error:  # impacket's NDR decoder raises plain Exceptions for bad input
+        raise _Undecodable(type(error).__name__) from None
 
 
 def _quietly_close(smb: Any) -> None:

@@ -220,8 +220,8 @@ def _from_cache(username: str | None, realm: str | None, spn: str) -> _Cached:
     principal = cache.principal
     cached_user = principal.components[0]['data'].decode('utf-8') if principal.components else ''
     cached_realm = principal.realm['data'].decode('utf-8')
-    if username and cached_user.casefold() != username.casefold() \
-            or realm and cached_realm.casefold() != realm.casefold():
+    if (username and cached_user.casefold() != username.casefold()) \
+            or (realm and cached_realm.casefold() != realm.casefold()):
         raise TicketCacheError(f"the ticket cache {path} holds the tickets of "
                                f"{cached_user}@{cached_realm}, not of {username or cached_user}@"
                                f"{realm or cached_realm}")

@@ -17,16 +17,16 @@ import base64
 import contextlib
 import json
 import re
-import socket
 from xml.etree import ElementTree
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._backend import SessionTransport, missing_library
 from ._errors import (
-    ERROR_BAD_NETPATH, ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT,
-    RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED, SEC_E_NO_CREDENTIALS, NetSessionError,
+    ERROR_BAD_NETPATH, ERROR_INVALID_PARAMETER, ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED,
+    ERROR_NOT_SUPPORTED, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED,
+    SEC_E_NO_CREDENTIALS, NetSessionError, missing_library,
 )
+from ._transport import SessionTransport
 from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 
 PYWINRM_IMPORT_ERROR = None
@@ -53,6 +53,8 @@ POWERSHELL_ARGUMENTS = ('-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'By
 # [MS-ERREF] 2.1: what a failed TLS certificate check is called on Windows.
 SEC_E_UNTRUSTED_ROOT = 0x80090325
 _CLIXML_HEADER = b'#< CLIXML'
+# pywinrm's InvalidCredentialsError for the server's HTTP 401 (its others are local checks).
+_CREDENTIALS_REJECTED = 'the specified credentials were rejected by the server'
 
 
 def encoded_command(script: str) -> str:
@@ -85,9 +87,12 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
         yield
     except NetSessionError:
         raise
-    except InvalidCredentialsError:
-        raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
-                              detail='the WinRM service refused the credentials') from None
+    except InvalidCredentialsError as error:
+        if str(error) == _CREDENTIALS_REJECTED:  # the server's 401, not a local complaint
+            raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
+                                  detail='the WinRM service refused the credentials') from None
+        raise NetSessionError(ERROR_INVALID_PARAMETER, None, operation=operation, server=server,
+                              detail=f"pywinrm: {error}") from None
     except KerberosExchangeError as error:
         # The GSSAPI major status says what Windows' SSPI would: no ticket to use, or a refusal.
         text = str(error)
@@ -101,7 +106,7 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
     except WinRMTransportError as error:
         raise NetSessionError(error.code, f'HTTP_{error.code}', operation=operation, server=server,
                               detail='the WinRM service answered with an HTTP error') from None
-    except (WinRMOperationTimeoutError, requests.exceptions.Timeout, socket.timeout):
+    except (TimeoutError, WinRMOperationTimeoutError, requests.exceptions.Timeout):
         raise NetSessionError(ERROR_SEM_TIMEOUT, None, operation=operation, server=server,
                               detail=f"no answer within the WinRM timeouts ({timeout} s)") from None
     except requests.exceptions.SSLError:
@@ -115,8 +120,10 @@ def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
         raise NetSessionError(ERROR_BAD_NETPATH, None, operation=operation, server=server,
                               detail='could not connect to the WinRM service') from None
     except WinRMError as error:
-        raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
-                              detail=str(error)) from None
+        # pywinrm's own refusals (a missing Kerberos or CredSSP library, an encryption it cannot
+        # do): not the server's answer, and not a logon failure. Its message says which.
+        raise NetSessionError(ERROR_NOT_SUPPORTED, None, operation=operation, server=server,
+                              detail=f"pywinrm: {error}") from None
 
 
 def _never_connected(error: BaseException) -> bool:
@@ -137,6 +144,25 @@ def _never_connected(error: BaseException) -> bool:
     return False
 
 
+def _protocol(params: Mapping[str, Any], endpoint: str, read_timeout: int) -> Protocol:
+    """pywinrm's client for the endpoint, with the task's authentication and TLS settings."""
+    return Protocol(
+        endpoint=endpoint,
+        transport=params['winrm_transport'],
+        username=_logon_name(params),
+        password=params['connection_password'],
+        server_cert_validation=params['winrm_server_cert_validation'],
+        ca_trust_path=params['winrm_ca_trust_path'] or 'legacy_requests',
+        cert_pem=params['winrm_cert_pem'],
+        cert_key_pem=params['winrm_cert_key_pem'],
+        message_encryption=params['winrm_message_encryption'],
+        operation_timeout_sec=params['winrm_operation_timeout'],
+        read_timeout_sec=read_timeout,
+        # The name in the Kerberos SPN (HTTP/<name>) when server is an address.
+        kerberos_hostname_override=params['kerberos_hostname'],
+    )
+
+
 class WinrmTransport(SessionTransport):
     """One WinRM shell for the whole module run; one shim command per call."""
 
@@ -149,7 +175,7 @@ class WinrmTransport(SessionTransport):
         self._shell_id = shell_id
 
     @classmethod
-    def connect(cls, params: Mapping[str, Any]) -> 'WinrmTransport':
+    def connect(cls, params: Mapping[str, Any]) -> WinrmTransport:
         if PYWINRM_IMPORT_ERROR is not None:
             raise missing_library('winrm', 'pywinrm', PYWINRM_IMPORT_ERROR)
         server = params['server']
@@ -157,21 +183,8 @@ class WinrmTransport(SessionTransport):
         port = params['winrm_port'] or (5986 if scheme == 'https' else 5985)
         host = f'[{server}]' if ':' in server else server
         read_timeout = params['winrm_read_timeout']
-        protocol = Protocol(
-            endpoint=f'{scheme}://{host}:{port}/wsman',
-            transport=params['winrm_transport'],
-            username=_logon_name(params),
-            password=params['connection_password'],
-            server_cert_validation=params['winrm_server_cert_validation'],
-            ca_trust_path=params['winrm_ca_trust_path'] or 'legacy_requests',
-            cert_pem=params['winrm_cert_pem'],
-            cert_key_pem=params['winrm_cert_key_pem'],
-            message_encryption=params['winrm_message_encryption'],
-            operation_timeout_sec=params['winrm_operation_timeout'],
-            read_timeout_sec=read_timeout,
-            # The name in the Kerberos SPN (HTTP/<name>) when server is an address.
-            kerberos_hostname_override=params['kerberos_hostname'],
-        )
+        with _failures_as(f"set up pywinrm ({scheme} port {port})", server, read_timeout):
+            protocol = _protocol(params, f'{scheme}://{host}:{port}/wsman', read_timeout)
         with _failures_as(f"open a WinRM shell ({scheme} port {port})", server, read_timeout):
             shell_id = protocol.open_shell()
         return cls(server, read_timeout, protocol, shell_id)
@@ -225,7 +238,7 @@ class WinrmTransport(SessionTransport):
                                   detail='the shim answered entries that are not a list of records')
         return entries
 
-    def delete(self, unc_client: str, username: str) -> None:
+    def delete(self, unc_client: str | None, username: str) -> None:
         operation = f"NetSessionDel ({unc_client or 'NULL'}, {username})"
         answer = self._call(operation, {'operation': 'delete', 'client': unc_client,
                                         'username': username})

@@ -204,7 +204,8 @@ code_name:
 '''
 
 from ansible_collections.lanman.server.plugins.module_utils._options import DELETE_ARGUMENT_SPEC
-from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_delete, run_module
+from ansible_collections.lanman.server.plugins.module_utils._execute import run_module
+from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_delete
 
 
 def main() -> None:

@@ -207,7 +207,8 @@ code_name:
 '''
 
 from ansible_collections.lanman.server.plugins.module_utils._options import INFO_ARGUMENT_SPEC
-from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_info, run_module
+from ansible_collections.lanman.server.plugins.module_utils._execute import run_module
+from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_info
 
 
 def main() -> None:

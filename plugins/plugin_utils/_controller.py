@@ -25,7 +25,8 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import connection_loader
 
-from ansible_collections.lanman.server.plugins.module_utils._tasks import execute, type_errors
+from ansible_collections.lanman.server.plugins.module_utils._execute import execute
+from ansible_collections.lanman.server.plugins.module_utils._options import type_errors
 # The linear and free strategies load an action plugin's class in the controller's main process
 # before they fork a worker per host, so the SMB transport imported here (impacket, about
 # 0.16 s) is inherited by every worker instead of imported again in each. Without impacket this

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench._common import ADMIN, USER, connection_args, median, module_params, rpcclient_argv  # noqa: E402
-from tests.lab.holder import SessionHolder, SessionSpec  # noqa: E402
-from tests.lab.samba import SambaServer  # noqa: E402
+from tests.bench._common import ADMIN, USER, connection_args, median, module_params, rpcclient_argv
+from tests.lab.holder import SessionHolder, SessionSpec
+from tests.lab.samba import SambaServer
 
 _RPCCLIENT_TIMEOUT = 30
 # Relays for kernels without netem: any namespace address but the server's (run.py gives >= .10).
@@ -37,7 +37,8 @@ def _connect_seconds(address: str) -> float:
 
 
 def _ours(params: dict) -> float:
-    from ansible_collections.lanman.server.plugins.module_utils._tasks import execute, netsession_info
+    from ansible_collections.lanman.server.plugins.module_utils._execute import execute
+    from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_info
     started = time.perf_counter()
     result = execute(netsession_info, params, check_mode=False, diff=False)
     elapsed = time.perf_counter() - started
@@ -79,6 +80,8 @@ class _Proxy:
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name('_delay_proxy.py')), listen, '445', target, '445',
              str(delay_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self._stdin = self.process.stdin
         line = self.process.stdout.readline()
         if line.strip() != b'ready':
             self.stop()
@@ -86,7 +89,7 @@ class _Proxy:
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
-            self.process.stdin.close()
+            self._stdin.close()
         self.process.terminate()
         try:
             self.process.wait(5)
@@ -120,7 +123,8 @@ def _with_proxies(address: str, delay_ms: int, reps: int) -> dict:
     try:
         proxies.append(_Proxy(plain_address, address, 0))
         proxies.append(_Proxy(delayed_address, address, delay_ms))
-        plain, delayed = {}, {}
+        plain: dict[str, list[float]] = {}
+        delayed: dict[str, list[float]] = {}
         for _round in range(2):  # alternate, so drift hits both alike
             for target, name in ((plain_address, 'plain'), (delayed_address, 'delayed')):
                 part = _measure(target, (reps + 1) // 2)

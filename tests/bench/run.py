@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench._common import (  # noqa: E402
+from tests.bench._common import (
     ADMIN, BIN, COLLECTIONS, REPO, USER, connection_args, median, module_params, rpcclient_argv,
 )
-from tests.lab.holder import SessionHolder, SessionSpec  # noqa: E402
-from tests.lab.samba import SambaServer, allocate_server_address, stop_server_at  # noqa: E402
+from tests.lab.holder import SessionHolder, SessionSpec
+from tests.lab.samba import SambaServer, allocate_server_address, stop_server_at
 
 RESULTS = REPO / 'bench-results.json'
 HERE = Path(__file__).resolve().parent
@@ -164,7 +164,7 @@ class Lab:
         for server in self.servers:
             try:
                 server.stop()
-            except Exception as error:  # noqa: BLE001 - keep stopping the others
+            except Exception as error:
                 log(f"could not stop {server!r}: {error}")
 
 
@@ -227,7 +227,8 @@ def bench_fleet(lab: Lab, servers: list[SambaServer], reps: int) -> dict[str, An
 
 # -- 2. enumeration of 1000 sessions ---------------------------------------------------------
 def bench_enum(server: SambaServer, held: int, reps: int, calls: int) -> dict[str, Any]:
-    from ansible_collections.lanman.server.plugins.module_utils._backend import list_sessions, open_transport
+    from ansible_collections.lanman.server.plugins.module_utils._operations import list_sessions
+    from ansible_collections.lanman.server.plugins.module_utils._tasks import open_transport
 
     params = module_params('INFO_ARGUMENT_SPEC', level='1', **connection_args(server.address))
     ours_per_call: list[float] = []
@@ -437,7 +438,7 @@ def main() -> int:
             trips = bench_round_trips(work, netns_address, options.delay_ms, 5)
             results['round_trips_vs_rpcclient'] = trips['value']
             results['raw']['round_trips'] = trips['raw']
-    except BaseException as error:  # noqa: BLE001 - record, tear down, then fail
+    except BaseException as error:
         failure = error
         results['error'] = f"{type(error).__name__}: {error}"
     finally:

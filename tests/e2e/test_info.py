@@ -114,7 +114,8 @@ def test_plain_user_is_refused_with_access_denied(servers, ansible, tmp_path):
 def test_samba_is_recognised_so_level_auto_asks_for_level_1_first(servers):
     """Samba announces itself as Windows 6.1 build 0 and serves levels 0 and 1 only."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-    from ansible_collections.lanman.server.plugins.module_utils._backend import list_sessions, open_transport
+    from ansible_collections.lanman.server.plugins.module_utils._operations import list_sessions
+    from ansible_collections.lanman.server.plugins.module_utils._tasks import open_transport
     from ansible_collections.lanman.server.plugins.module_utils._options import INFO_ARGUMENT_SPEC
 
     params = ArgumentSpecValidator(INFO_ARGUMENT_SPEC).validate(

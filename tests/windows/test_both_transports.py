@@ -17,9 +17,8 @@ import pytest
 from ansible_collections.lanman.server.plugins.module_utils._options import (
     DELETE_ARGUMENT_SPEC, INFO_ARGUMENT_SPEC,
 )
-from ansible_collections.lanman.server.plugins.module_utils._tasks import (
-    execute, netsession_delete, netsession_info,
-)
+from ansible_collections.lanman.server.plugins.module_utils._execute import execute
+from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_delete, netsession_info
 from ansible_collections.lanman.server.plugins.module_utils import _winrm as winrm_transport
 from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 from tests.wsman.endpoint import WsmanEndpoint

@@ -19,9 +19,8 @@ import pytest
 from ansible_collections.lanman.server.plugins.module_utils._options import (
     DELETE_ARGUMENT_SPEC, INFO_ARGUMENT_SPEC,
 )
-from ansible_collections.lanman.server.plugins.module_utils._tasks import (
-    execute, netsession_delete, netsession_info,
-)
+from ansible_collections.lanman.server.plugins.module_utils._execute import execute
+from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_delete, netsession_info
 
 HOST = os.environ.get('LANMAN_WINDOWS_HOST')
 pytestmark = pytest.mark.skipif(not HOST, reason='set LANMAN_WINDOWS_HOST to run against real Windows')

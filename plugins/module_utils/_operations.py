@@ -1,35 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) lanman.server contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One backend for both modules: the transport interface, its factory, and the two operations.
+"""The two operations on a connected transport: list the sessions, close selected pairs.
 
-Private to the lanman.server collection: not a public API.
-
-A transport only moves NetrSessionEnum / NetrSessionDel calls and their answers; level
-fallback, filtering, the module's own session, target selection and error handling live here
-and in ``_sessions``, written once for every transport.
+Private to the lanman.server collection: not a public API. Level fallback, filtering, the
+module's own session and the partial-close report live here, written once for every transport.
 """
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from ._accounts import AccountName, reported_account
 from ._errors import (
     ERROR_ACCESS_DENIED, ERROR_INVALID_LEVEL, NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND,
-    NetSessionError, OptionError,
+    NetSessionError,
 )
-from ._accounts import AccountName, reported_account
-from ._sessions import (
-    OwnSession, Selection, hide_own_session, levels_to_try, make_record, matches,
-    needs_same_right, unc_client_name,
-)
+from ._own_session import hide_own_session
+from ._records import levels_to_try, make_record, matches, needs_same_right, unc_client_name
+from ._selection import Selection
+from ._transport import SessionTransport
 
-__all__ = ['SessionTransport', 'missing_library', 'open_transport', 'Enumeration', 'list_sessions', 'close_pairs',
-           'BACKEND_CHOICES']
-
-BACKEND_CHOICES = ('auto', 'smb', 'winrm')
+__all__ = ['Enumeration', 'list_sessions', 'CloseReport', 'close_pairs']
 
 # [MS-SRVS] 3.1.4.5: "no session matches the filter" on Windows; an empty answer, not a failure.
 _NO_MATCH = (NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND)
@@ -37,70 +29,11 @@ _NO_MATCH = (NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND)
 _FALLBACK = (ERROR_ACCESS_DENIED, ERROR_INVALID_LEVEL)
 
 
-class SessionTransport(abc.ABC):
-    """Moves session calls to one server. Raises NetSessionError, never a library's exception."""
-
-    backend: str
-    server: str
-    served_levels: frozenset[int] | None = None
-    """The info levels the server is known to answer, when it identified itself; else None."""
-
-    @abc.abstractmethod
-    def enumerate(self, level: int, unc_client: str | None,
-                  username: str | None) -> list[dict[str, Any]]:
-        """NetrSessionEnum (NetSessionGetInfo when both filters are given), every page.
-
-        Returns the SESSION_INFO entries as dicts of MS-SRVS field names without the
-        ``sesiN_`` prefix. Raises NetSessionError with the server's status otherwise.
-        """
-
-    @abc.abstractmethod
-    def delete(self, unc_client: str | None, username: str) -> None:
-        """NetrSessionDel for one (client, user) pair, or with no client every session of the user.
-
-        Never called without a user name (Samba would close every session on the server).
-        """
-
-    @property
-    @abc.abstractmethod
-    def own_session(self) -> OwnSession | None:
-        """How the server may report this transport's own SMB session; None if it has none."""
-
-    def close(self) -> None:
-        """Release the connection; must not raise."""
-
-    def __enter__(self) -> 'SessionTransport':
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def missing_library(backend: str, package: str, error: Exception) -> OptionError:
-    """The failure for a backend whose library is not installed on the controller."""
-    return OptionError('backend', f"{backend} needs the Python library {package} on the "
-                                  f"controller (pip install {package}): {error}")
-
-
-def open_transport(params: Mapping[str, Any]) -> SessionTransport:
-    """The factory: resolve ``backend`` and return a connected transport.
-
-    The transport's library is imported only here, for the backend that was chosen.
-    """
-    if params['backend'] == 'winrm':
-        from ._winrm import WinrmTransport
-        return WinrmTransport.connect(params)
-    # 'auto' reaching a module means SMB: the action plugins resolve it by the host's
-    # connection before (see plugin_utils/_controller.py).
-    from ._smb import SmbTransport
-    return SmbTransport.connect(params)
-
-
 class Enumeration(NamedTuple):
     level: int
     sessions: list[dict[str, Any]]
-    own_found: bool
-    """Whether the module's own session was in the server's answer (and left out)."""
+    own_unseen: bool
+    """Whether the module has a session of its own that the server's answer did not show."""
 
 
 def list_sessions(transport: SessionTransport, *, level: str | int, client: str | None,
@@ -115,14 +48,11 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
         need_username = True
     candidates = levels_to_try(level, need_username=need_username, served=transport.served_levels)
     unc_client = unc_client_name(client) if client is not None else None
-    refused: NetSessionError | None = None
-    refused_level = None
-    tried = []
+    refusals: list[tuple[int, NetSessionError]] = []  # (level, what the server said), in order
     for candidate in candidates:
-        if refused is not None and refused.code == ERROR_ACCESS_DENIED \
-                and needs_same_right(candidate, refused_level):
+        if refusals and refusals[-1][1].code == ERROR_ACCESS_DENIED \
+                and needs_same_right(candidate, refusals[-1][0]):
             continue
-        tried.append(str(candidate))
         try:
             # NetSessionGetInfo (both filters) has no level 502: filter that user here instead.
             server_user = username.name if username is not None \
@@ -132,27 +62,28 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
             if error.code in _NO_MATCH:
                 entries = []
             elif len(candidates) > 1 and error.code in _FALLBACK:
-                refused, refused_level = error, candidate
+                refusals.append((candidate, error))
                 continue
             else:
                 raise
         records = [make_record(candidate, entry) for entry in entries]
-        records, own_found = hide_own_session(records, transport.own_session)
+        records, own_unseen = hide_own_session(records, transport.own_session)
         return Enumeration(candidate, [rec for rec in records
                                        if matches(rec, client=client, username=username)],
-                           own_found)
-    # Only reached after a refusal: the first candidate is always tried.
-    refused.detail = f"level auto tried {', '.join(tried)}; the server refused each"
-    raise refused
+                           own_unseen)
+    # Only reached after refusals: the first candidate is always tried.
+    last = refusals[-1][1]
+    last.detail = (f"level auto tried {', '.join(str(level) for level, _error in refusals)}; "
+                   "the server refused each")
+    raise last
 
 
 class CloseReport(NamedTuple):
     closed: list[dict[str, Any]]
     already_gone: list[dict[str, Any]]
 
-
 def close_pairs(transport: SessionTransport, selection: Selection, *, level: int, check_mode: bool,
-                whole_user: str | None = None) -> CloseReport:
+                one_call_username: str | None = None) -> CloseReport:
     """Close every selected pair (or, in check mode, only report them).
 
     A pair that is gone by the time it is closed counts as closed by someone else, not as a
@@ -164,8 +95,8 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
     gone: list[dict[str, Any]] = []
     if check_mode:
         return CloseReport([rec for _pair, members in selection.to_close for rec in members], gone)
-    if whole_user is not None:
-        return _close_user(transport, selection, whole_user, level)
+    if one_call_username is not None:
+        return _close_user(transport, selection, one_call_username, level)
     for index, (pair, members) in enumerate(selection.to_close):
         try:
             try:
@@ -190,10 +121,9 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
         closed.extend(members)
     return CloseReport(closed, gone)
 
-
 def _close_user(transport: SessionTransport, selection: Selection, username: str,
                 level: int) -> CloseReport:
-    """Every selected pair is the user's (see _sessions.whole_user): one call closes them all."""
+    """Every selected pair is the user's (see _selection.one_call_username): one call closes them all."""
     members = [rec for _pair, recs in selection.to_close for rec in recs]
     try:
         transport.delete(None, username)
@@ -206,7 +136,6 @@ def _close_user(transport: SessionTransport, selection: Selection, username: str
         error.partial = {'closed': [], 'already_gone': [], 'not_closed': members}
         raise
     return CloseReport(members, [])
-
 
 def _present(transport: SessionTransport, *, client: str | None, username: AccountName | None,
              level: int) -> bool:

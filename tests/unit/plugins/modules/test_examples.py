@@ -20,7 +20,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.lanman.server.plugins.module_utils._options import (DELETE_ARGUMENT_SPEC,
                                                                              INFO_ARGUMENT_SPEC)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 BIN = Path(sys.executable).parent
 SPECS = {'lanman.server.netsession_info': INFO_ARGUMENT_SPEC,
          'lanman.server.netsession_delete': DELETE_ARGUMENT_SPEC}
@@ -29,13 +29,14 @@ SPECS = {'lanman.server.netsession_info': INFO_ARGUMENT_SPEC,
 def _examples(module: str) -> list[dict]:
     tree = ast.parse((REPO / 'plugins' / 'modules' / f'{module}.py').read_text())
     [text] = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
+              and isinstance(node.value, ast.Constant)
               and getattr(node.targets[0], 'id', None) == 'EXAMPLES']
-    return yaml.safe_load(text)
+    return yaml.safe_load(str(text))
 
 
 def _tasks(entries: list[dict]) -> list[dict]:
     """Tasks of the examples, the tasks of an example that is a whole play included."""
-    tasks = []
+    tasks: list[dict] = []
     for entry in entries:
         tasks += entry['tasks'] if 'hosts' in entry else [entry]
     return tasks

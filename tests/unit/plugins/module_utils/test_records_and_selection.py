@@ -7,11 +7,19 @@ import re
 import pytest
 
 from ansible_collections.lanman.server.plugins.module_utils._errors import OptionError
-from ansible_collections.lanman.server.plugins.module_utils._sessions import (
-    SESSION_KEYS, OwnSession, Pair, check_client, check_server, check_username, hide_own_session,
-    levels_to_try, make_record, matches, select_pairs, unc_client_name, whole_user,
+from ansible_collections.lanman.server.plugins.module_utils._accounts import check_account
+from ansible_collections.lanman.server.plugins.module_utils._options import (
+    check_client, check_server, type_errors,
 )
-from ansible_collections.lanman.server.plugins.module_utils._tasks import type_errors
+from ansible_collections.lanman.server.plugins.module_utils._own_session import (
+    OwnSession, hide_own_session,
+)
+from ansible_collections.lanman.server.plugins.module_utils._records import (
+    SESSION_KEYS, levels_to_try, make_record, matches, unc_client_name,
+)
+from ansible_collections.lanman.server.plugins.module_utils._selection import (
+    Pair, one_call_username, select_pairs,
+)
 
 FULL_ENTRY = {'cname': '\\\\10.0.0.5\x00', 'username': 'LAB\\Alice\x00', 'num_opens': 3,
               'time': 120, 'idle_time': 30, 'user_flags': 0, 'cltype_name': 'Windows\x00',
@@ -91,7 +99,7 @@ def test_client_rejected(value, fragment):
 ])
 def test_username_rejected(value, fragment):
     with pytest.raises(OptionError, match=re.escape(fragment)):
-        check_username('username', value)
+        check_account('username', value)
 
 
 @pytest.mark.parametrize('value, fragment', [
@@ -136,12 +144,12 @@ def test_server_rejected(value, fragment):
 ])
 def test_username_rejected_more(value, fragment):
     with pytest.raises(OptionError, match=re.escape(fragment)):
-        check_username('username', value)
+        check_account('username', value)
 
 
 def test_username_of_unlen_characters_and_unicode_accepted():
-    assert check_username('username', 'a' * 256) == ('a' * 256, None)
-    assert check_username('username', 'J\u00fcrgen') == ('J\u00fcrgen', None)
+    assert check_account('username', 'a' * 256) == ('a' * 256, None)
+    assert check_account('username', 'J\u00fcrgen') == ('J\u00fcrgen', None)
 
 
 def test_type_errors_refuse_what_ansible_would_convert():
@@ -165,7 +173,7 @@ def rec(client, username, idle=0, active=100, domain=None):
 
 def user(value):
     """A user name filter as the modules pass it on: validated and split."""
-    return check_username('username', value)
+    return check_account('username', value)
 
 
 def test_filters_compare_without_case():
@@ -180,18 +188,18 @@ def test_own_session_hidden_youngest_of_its_pair_only():
     ours = rec('127.0.0.1', 'admin', active=0)
     other = rec('127.0.1.1', 'admin', active=0)
     own = OwnSession.of(['127.0.0.1', 'CONTROLLER'], 'EXAMPLE\\Admin')
-    assert hide_own_session([older, ours, other], own) == ([older, other], True)
-    assert hide_own_session([other], own) == ([other], False)
+    assert hide_own_session([older, ours, other], own) == ([older, other], False)
+    assert hide_own_session([other], own) == ([other], True)
     # Over port 139 Samba names the client by the NetBIOS name the module sent.
     by_name = rec('controller', 'admin')
-    assert hide_own_session([by_name], own) == ([], True)
+    assert hide_own_session([by_name], own) == ([], False)
 
 
 def test_selection_closes_whole_pairs_only():
     a1, a2 = rec('c1', 'alice', idle=100), rec('c1', 'alice', idle=5)
     b = rec('c2', 'bob', idle=100)
     chosen = select_pairs([a1, a2, b], client=None, username=None, min_idle_seconds=60,
-                          exclude_usernames=[], own=None, own_found=False)
+                          exclude_usernames=[], own=None, own_unseen=True)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c2', 'bob')]
     assert chosen.kept_partial == [a1]
 
@@ -203,7 +211,7 @@ def test_selection_never_closes_the_own_pair_or_excluded_users():
     admin_elsewhere = rec('c2', 'admin')
     chosen = select_pairs([mine, alice, carol, admin_elsewhere], client=None, username=None,
                           min_idle_seconds=None, exclude_usernames=[user('carol')],
-                          own=OwnSession.of(['127.0.0.1'], 'admin@EXAMPLE.COM'), own_found=True)
+                          own=OwnSession.of(['127.0.0.1'], 'admin@EXAMPLE.COM'), own_unseen=False)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice'), Pair('c2', 'admin')]
     assert chosen.kept_own == [mine]
 
@@ -214,7 +222,7 @@ def test_selection_keeps_every_pair_of_its_user_when_its_own_session_was_not_see
     alice = rec('c1', 'alice')
     chosen = select_pairs([natted, alice], client=None, username=None, min_idle_seconds=None,
                           exclude_usernames=[], own=OwnSession.of(['10.1.2.3'], 'admin'),
-                          own_found=False)
+                          own_unseen=True)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
     assert chosen.kept_own == [natted]
 
@@ -222,17 +230,17 @@ def test_selection_keeps_every_pair_of_its_user_when_its_own_session_was_not_see
 def test_selection_applies_filters():
     sessions = [rec('c1', 'alice'), rec('c2', 'alice'), rec('c1', 'bob')]
     chosen = select_pairs(sessions, client='C1', username=user('alice'), min_idle_seconds=None,
-                          exclude_usernames=[], own=None, own_found=False)
+                          exclude_usernames=[], own=None, own_unseen=True)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
     assert select_pairs(sessions, client='c9', username=None, min_idle_seconds=None,
-                        exclude_usernames=[], own=None, own_found=False).to_close == []
+                        exclude_usernames=[], own=None, own_unseen=True).to_close == []
 
 
 def test_selection_never_closes_a_session_without_a_user_name():
     anonymous = rec('c1', '')
     alice = rec('c1', 'alice')
     chosen = select_pairs([anonymous, alice], client='c1', username=None, min_idle_seconds=None,
-                          exclude_usernames=[], own=None, own_found=False)
+                          exclude_usernames=[], own=None, own_unseen=True)
     assert [pair for pair, _members in chosen.to_close] == [Pair('c1', 'alice')]
     assert chosen.kept_unnamed == [anonymous]
 
@@ -242,12 +250,12 @@ def test_record_of_null_string_pointers():
     assert record['username'] == ''
 
 
-def _one_call(records, *, client=None, username='alice', min_idle=None, own_user='admin', own_found=True):
+def _one_call(records, *, client=None, username='alice', min_idle=None, own_user='admin', own_unseen=False):
     own = OwnSession.of(['127.0.0.1'], own_user) if own_user is not False else None
     username = user(username)
     chosen = select_pairs(records, client=client, username=username, min_idle_seconds=min_idle,
-                          exclude_usernames=[], own=own, own_found=own_found)
-    return whole_user(chosen, client=client, username=username, min_idle_seconds=min_idle, own=own)
+                          exclude_usernames=[], own=own, own_unseen=own_unseen)
+    return one_call_username(chosen, client=client, username=username, min_idle_seconds=min_idle, own=own)
 
 
 def test_one_call_closes_a_users_sessions_only_when_that_is_exactly_the_request():

@@ -10,8 +10,10 @@ from ansible_collections.lanman.server.plugins.module_utils._accounts import (
     AccountName, check_account, kerberos_realm, reported_account,
 )
 from ansible_collections.lanman.server.plugins.module_utils._errors import OptionError
-from ansible_collections.lanman.server.plugins.module_utils._sessions import (
-    OwnSession, Pair, make_record, select_pairs, whole_user,
+from ansible_collections.lanman.server.plugins.module_utils._own_session import OwnSession
+from ansible_collections.lanman.server.plugins.module_utils._records import make_record
+from ansible_collections.lanman.server.plugins.module_utils._selection import (
+    Pair, one_call_username, select_pairs,
 )
 
 
@@ -89,16 +91,16 @@ def test_a_domain_user_is_closed_on_every_client_and_others_stay():
     for given in ('user1', 'LAB\\user1', 'user1@lab.test'):
         username = check_account('username', given)
         chosen = select_pairs(records, client=None, username=username, min_idle_seconds=None,
-                              exclude_usernames=[], own=own, own_found=True)
+                              exclude_usernames=[], own=own, own_unseen=False)
         pairs = [pair for pair, _members in chosen.to_close]
         expected = [Pair('c1', 'LAB\\user1'), Pair('c2', 'LAB\\user1')]
         if given == 'user1':  # bare: the other domain's user1 too, closed pair by pair
             assert pairs == expected + [Pair('c3', 'OTHER\\user1')]
-            assert whole_user(chosen, client=None, username=username, min_idle_seconds=None,
+            assert one_call_username(chosen, client=None, username=username, min_idle_seconds=None,
                               own=own) is None
         else:
             assert pairs == expected
-            assert whole_user(chosen, client=None, username=username, min_idle_seconds=None,
+            assert one_call_username(chosen, client=None, username=username, min_idle_seconds=None,
                               own=own) == 'LAB\\user1'
 
 
@@ -108,7 +110,7 @@ def test_the_own_session_is_recognised_in_either_form():
     assert own.could_be(_record('127.0.0.1', 'LABADMIN', None))
     chosen = select_pairs([_record('127.0.0.1', 'labadmin')], client=None, username=None,
                           min_idle_seconds=None, exclude_usernames=[check_account('x', 'labadmin@lab.test')],
-                          own=own, own_found=True)
+                          own=own, own_unseen=False)
     assert chosen.to_close == [] and chosen.kept_own == []
 
 

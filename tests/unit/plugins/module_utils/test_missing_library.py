@@ -19,7 +19,8 @@ def no_transport_libraries(name, *args, **kwargs):
     return real_import(name, *args, **kwargs)
 builtins.__import__ = no_transport_libraries
 from ansible_collections.lanman.server.plugins.module_utils._options import INFO_ARGUMENT_SPEC
-from ansible_collections.lanman.server.plugins.module_utils._tasks import execute, netsession_info
+from ansible_collections.lanman.server.plugins.module_utils._execute import execute
+from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_info
 params = {name: option.get('default') for name, option in INFO_ARGUMENT_SPEC.items()}
 params.update(server='127.0.0.1', connection_username='x', connection_password='y', port=1)
 print(json.dumps([execute(netsession_info, dict(params, backend=backend), check_mode=False, diff=False)

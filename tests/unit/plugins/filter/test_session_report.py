@@ -47,7 +47,7 @@ def test_a_user_counts_once_whether_reported_bare_or_with_a_domain():
 
 def test_generated_at_and_highlights():
     import datetime
-    made = datetime.datetime(2026, 11, 29, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    made = datetime.datetime(2026, 11, 29, 3, 4, 5, tzinfo=datetime.UTC)
     hostvars = {'fs1': {'r': {'server': 's', 'sessions': [
         dict(rec('c1', 'alice', 1), idle_seconds=7500, domain=None),
         dict(rec('c2', 'bob', 4), idle_seconds=10, domain=None)]}}}
