@@ -1,0 +1,85 @@
+"""A fake transport at the collection's own seam (``_transport.SessionTransport``), for the fast tier.
+
+It answers ``enumerate`` and ``delete`` from a list of SESSION_INFO entries and a script of
+refusals, and records every call, so the logic written once for both transports (level
+fallback, filtering, the module's own session, selection, partial closes, the access-denied
+re-check) runs in milliseconds, without root or network. The real transports are tested
+against real Samba and the Windows model elsewhere; this replaces neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ansible_collections.lanman.server.plugins.module_utils._errors import (
+    ERROR_ACCESS_DENIED, NERR_CLIENT_NAME_NOT_FOUND, NetSessionError, status_name,
+)
+from ansible_collections.lanman.server.plugins.module_utils._own_session import OwnSession
+from ansible_collections.lanman.server.plugins.module_utils._transport import SessionTransport
+
+_LEVEL_FIELDS = {
+    0: ('cname',),
+    1: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags'),
+    2: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags', 'cltype_name'),
+    10: ('cname', 'username', 'time', 'idle_time'),
+    502: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags', 'cltype_name',
+          'transport'),
+}
+
+
+def session(cname: str, username: str, *, num_opens: int = 0, time: int = 100,
+            idle_time: int = 0) -> dict[str, Any]:
+    """A server-side session with every SESSION_INFO field."""
+    return {'cname': cname, 'username': username, 'num_opens': num_opens, 'time': time,
+            'idle_time': idle_time, 'user_flags': 0, 'cltype_name': '', 'transport': ''}
+
+
+class FakeTransport(SessionTransport):
+    """Sessions held in memory; ``refuse`` maps a level (or 'delete') to a status or a callable."""
+
+    backend = 'fake'
+
+    def __init__(self, sessions: list[dict[str, Any]], *, own: OwnSession | None = None,
+                 refuse: dict[Any, int | Callable[..., int | None]] | None = None,
+                 served_levels: frozenset[int] | None = None, samba_like: bool = False) -> None:
+        self.server = 'fs.example'
+        self.sessions = list(sessions)
+        self._own = own
+        self.refuse = dict(refuse or {})
+        self.served_levels = served_levels
+        self.samba_like = samba_like  # Samba: 5 (not 2312) for a pair it no longer has
+        self.calls: list[tuple] = []
+        self.closed = False
+
+    @property
+    def own_session(self) -> OwnSession | None:
+        return self._own
+
+    def _refusal(self, key: Any, *args: Any) -> None:
+        rule = self.refuse.get(key)
+        status = rule(*args) if callable(rule) else rule
+        if status:
+            raise NetSessionError(status, status_name(status), operation=f'fake {key}',
+                                  server=self.server)
+
+    def enumerate(self, level: int, unc_client: str | None,
+                  username: str | None) -> list[dict[str, Any]]:
+        self.calls.append(('enumerate', level, unc_client, username))
+        self._refusal(level, unc_client, username)
+        return [{field: entry[field] for field in _LEVEL_FIELDS[level]} for entry in self.sessions]
+
+    def delete(self, unc_client: str | None, username: str) -> None:
+        self.calls.append(('delete', unc_client, username))
+        self._refusal('delete', unc_client, username)
+        client = unc_client[2:] if unc_client else None
+        doomed = [entry for entry in self.sessions if entry['username'].casefold() == username.casefold()
+                  and (client is None or entry['cname'].casefold() == client.casefold())]
+        if not doomed:
+            status = ERROR_ACCESS_DENIED if self.samba_like else NERR_CLIENT_NAME_NOT_FOUND
+            raise NetSessionError(status, status_name(status), operation='fake delete',
+                                  server=self.server)
+        self.sessions = [entry for entry in self.sessions if entry not in doomed]
+
+    def close(self) -> None:
+        self.closed = True
