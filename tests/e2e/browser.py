@@ -22,7 +22,7 @@ _CONSOLE = re.compile(r'CONSOLE[:(]\d+\)?\] "(.*?)", source: ', re.S)
 def render(page: Path, screenshot: Path | None = None) -> tuple[str, list[str]]:
     """The page's DOM once loaded, and every message its scripts logged (errors included)."""
     with tempfile.TemporaryDirectory() as profile:
-        base = [CHROMIUM, *_FLAGS, f'--user-data-dir={profile}']
+        base = [CHROMIUM or 'chromium', *_FLAGS, f'--user-data-dir={profile}']
         done = subprocess.run([*base, '--dump-dom', page.as_uri()], capture_output=True, text=True,
                               timeout=120, check=True)
         if screenshot is not None:

@@ -5,5 +5,5 @@
 * ``tests.lab.holder`` -- ``SessionHolder`` / ``SessionSpec``: live sessions from 127.0.1.x;
 * ``python -m tests.lab up|down`` -- a multi-server lab with an Ansible inventory (demo).
 
-Needs root and Samba; see /work/shared/design/samba-lab.md for the facts it is built on.
+Needs root and Samba; docs/dev/labs.md has the facts it is built on.
 """

@@ -54,7 +54,7 @@ def _install_source_binding() -> None:
     module = ModuleType("socket")
     module.__dict__.update(socket.__dict__)
     module.socket = _SourceBoundSocket  # type: ignore[attr-defined]
-    impacket.nmb.socket = module  # type: ignore[attr-defined]
+    impacket.nmb.socket = module
 
 
 def _open_session(request: dict[str, Any], spec: dict[str, Any], index: int) -> SMBConnection:
@@ -97,7 +97,7 @@ def _open_all(pool: ThreadPoolExecutor, request: dict[str, Any]) -> tuple[list[S
     futures = [pool.submit(_open_session, request, spec, index) for index, spec in enumerate(specs)]
     connections: list[SMBConnection] = []
     error = None
-    for index, (spec, future) in enumerate(zip(specs, futures)):
+    for index, (spec, future) in enumerate(zip(specs, futures, strict=False)):
         try:
             connections.append(future.result())
         except Exception as exc:  # any impacket or socket failure: report the first one

@@ -61,7 +61,7 @@ def csharp_source(script: str = SHIM_SCRIPT) -> str:
     stack = [PS.parse(script.encode('utf-8')).root_node]
     while stack:
         node = stack.pop()
-        if node.type == 'verbatim_here_string_characters':
+        if node.type == 'verbatim_here_string_characters' and node.text is not None:
             found.append(node.text.decode('utf-8'))
         stack.extend(node.children)
     assert len(found) == 1, 'the shim has exactly one here-string: the C# source'
@@ -270,7 +270,9 @@ def driver(tmp_path_factory):
 
 
 def max_pages() -> int:
-    return int(re.search(r'public const int MAX_PAGES = (\d+);', csharp_source()).group(1))
+    match = re.search(r'public const int MAX_PAGES = (\d+);', csharp_source())
+    assert match is not None, 'the C# source declares MAX_PAGES'
+    return int(match.group(1))
 
 
 def enum(level, client=None, username=None, pref_max_len=-1):

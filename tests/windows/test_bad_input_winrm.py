@@ -69,7 +69,7 @@ def test_bad_input_matrix_over_winrm(windows, tmp_path):
     assert groups[0] == [] and len(states) == sum(1 for _run in runs(CASES)) + 1, (len(states), groups)
     state = states[0]
     assert state == set(pairs(SESSIONS))
-    for (number, case, module), sent, after in zip(runs(CASES), groups[1:], states[1:]):
+    for (_number, case, module), sent, after in zip(runs(CASES), groups[1:], states[1:], strict=False):
         closed = pairs_of(case.match, NAMES) & state if (
             case.option is None and module == DELETE and not case.check) else set()
         if case.option is not None and sent:

@@ -289,7 +289,7 @@ class _Server(http.server.ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = False
 
-    def __init__(self, address: tuple[str, int], endpoint: 'WsmanEndpoint') -> None:
+    def __init__(self, address: tuple[str, int], endpoint: WsmanEndpoint) -> None:
         self.endpoint = endpoint
         self.handler_threads: set[threading.Thread] = set()
         self.connections: set[socket.socket] = set()
@@ -337,17 +337,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.server.endpoint._handle_post(self)
 
     def _not_allowed(self) -> None:
         self.server.endpoint._discard_body(self)
         self.server.endpoint._send(self, 405, headers=[('Allow', 'POST')])
 
-    do_GET = do_PUT = do_DELETE = do_OPTIONS = _not_allowed  # noqa: N815
+    do_GET = do_PUT = do_DELETE = do_OPTIONS = _not_allowed
 
 
 class WsmanEndpoint:
@@ -360,7 +360,7 @@ class WsmanEndpoint:
     ``users`` maps user names (``alice``, ``DOMAIN\\bob`` or ``carol@REALM``) to passwords.
     """
 
-    def __init__(self, responder: Callable[[dict[str, Any]], Any], *, users: Mapping[str, str],
+    def __init__(self, responder: Callable[..., Any], *, users: Mapping[str, str],
                  address: str = '127.0.0.1', port: int = 0, encryption: str = 'auto',
                  expected_script: str | None = None, expected_bootstrap: str | None = None,
                  allow_basic: bool = True, hostname: str = 'WIN-LANMAN', receive_chunk_size: int | None = None,
@@ -416,7 +416,7 @@ class WsmanEndpoint:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> 'WsmanEndpoint':
+    def start(self) -> WsmanEndpoint:
         if self._server is not None:
             raise RuntimeError('the endpoint is already running')
         self._stop.clear()
@@ -461,7 +461,7 @@ class WsmanEndpoint:
         with self._lock:
             self._shells.clear()
 
-    def __enter__(self) -> 'WsmanEndpoint':
+    def __enter__(self) -> WsmanEndpoint:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -647,6 +647,7 @@ class WsmanEndpoint:
                 self._log(**record)
                 self._send(handler, 413)
                 return
+            answer: bytes | None
             status, answer, action = 500, self._fault_envelope(_Fault(
                 's:Sender', 'w:EncodingLimit', f'The request of {length} bytes exceeds MaxEnvelopeSize ({self.max_envelope_size}).',
                 ERROR_WSMAN_MAX_ENVELOPE_SIZE_EXCEEDED, 'http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MaxEnvelopeSize'),
@@ -1087,7 +1088,7 @@ class WsmanEndpoint:
             shell.ran_powershell = True
             expected = self.expected_script.encode('utf-8') if self.expected_script is not None else None
             if expected is not None and script != expected:
-                at = next((i for i, (a, b) in enumerate(zip(script, expected)) if a != b), min(len(script), len(expected)))
+                at = next((i for i, (a, b) in enumerate(zip(script, expected, strict=False)) if a != b), min(len(script), len(expected)))
                 stderr = clixml_error(f'The script on stdin is not the expected shim: it differs at byte {at} '
                                       f'({len(script)} bytes, expected {len(expected)}).', progress=progress)
             elif not separator:

@@ -328,7 +328,8 @@ def test_stop_leaves_nothing_behind(responder: Recorder) -> None:
     server.fail_next('Receive', stall=30)
     command_id = client.run_command(shell_id, 'powershell.exe', [*POWERSHELL_ARGS, encoded(BOOTSTRAP)], console_mode_stdin=False)
     client.send_command_input(shell_id, command_id, b'script\0{}', end=True)
-    stalled = threading.Thread(target=lambda: pytest.raises(Exception, client.get_command_output, shell_id, command_id),
+    # Whatever pywinrm makes of the connection dropped at stop(): only that the call ends matters.
+    stalled = threading.Thread(target=lambda: pytest.raises(Exception, client.get_command_output, shell_id, command_id),  # noqa: B017
                                daemon=True)
     stalled.start()
     time.sleep(0.3)
