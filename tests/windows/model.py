@@ -12,15 +12,22 @@ with Win32 status codes as ints and MS-SRVS field names without their ``sesiN_``
 
 Every rule is in ``RULES`` below with its source. Sources, as cited:
 
-* [MS-SRVS] -- "[MS-SRVS]: Server Service Remote Protocol", sections 2.2.4.x (structures),
-  3.1.4.5 NetrSessionEnum, 3.1.4.6 NetrSessionDel (parameter definitions and return-value
-  tables; the processing-rule paragraphs could only be read in part, see UNVERIFIED notes);
+* [MS-SRVS] -- "[MS-SRVS]: Server Service Remote Protocol": 2.2.2.3 (session user flags),
+  2.2.4.11-2.2.4.15 (SESSION_INFO_0/1/2/10/502), 2.2.4.21 (SESSION_ENUM_STRUCT), 3.1.1.1
+  (SessionList), 3.1.4.5 NetrSessionEnum and 3.1.4.6 NetrSessionDel -- parameter definitions,
+  return-value tables and processing rules, all read; the product-behaviour notes those
+  sections point to for the access check (<52>-<55>, Appendix B) were not;
+* [MS-ERREF] 2.2 (Win32 error codes) and 2.3.1 (NTSTATUS values);
 * SDK pages of learn.microsoft.com: "NetSessionEnum function (lmshare.h)", "NetSessionGetInfo
   function (lmshare.h)", "NetSessionDel function (lmshare.h)", "Network Management Function
   Buffer Lengths", "SESSION_INFO_0 structure (lmshare.h)";
-* the collection's design notes /work/shared/design/protocol.md ("Who may call what").
+* the collection's protocol notes, docs/dev/protocol.md ("Who may call what").
 
 A rule marked UNVERIFIED is the most likely Windows behaviour, not a quoted one.
+
+Only accounts the model knows (``principals``) may log on to the transports that serve it
+(tests/windows/smb_server.py, tests/windows/shim_model.py): an unknown account fails at logon,
+as on Windows, and never reaches these methods (RULES['unknown-account']).
 """
 
 from __future__ import annotations
@@ -32,10 +39,11 @@ from typing import Any, NamedTuple
 
 __all__ = [
     'NERR_SUCCESS', 'ERROR_ACCESS_DENIED', 'ERROR_INVALID_PARAMETER', 'ERROR_INVALID_LEVEL',
-    'ERROR_MORE_DATA', 'NERR_USER_NOT_FOUND', 'NERR_CLIENT_NAME_NOT_FOUND', 'MAX_PREFERRED_LENGTH',
-    'ENUM_LEVELS', 'GET_INFO_LEVELS', 'LEVEL_FIELDS', 'STRUCT_SIZE_X64', 'SESS_GUEST',
-    'SESS_NOENCRYPTION', 'ADMIN', 'USER', 'Rule', 'RULES', 'Session', 'EnumResult',
-    'WindowsSessionModel', 'entry_for', 'entry_size',
+    'ERROR_MORE_DATA', 'NERR_USER_NOT_FOUND', 'NERR_CLIENT_NAME_NOT_FOUND',
+    'NERR_INVALID_COMPUTER', 'STATUS_LOGON_FAILURE', 'ERROR_LOGON_FAILURE', 'MAX_PREFERRED_LENGTH',
+    'MAX_NAME_CHARS', 'ENUM_LEVELS', 'GET_INFO_LEVELS', 'LEVEL_FIELDS', 'STRUCT_SIZE_X64',
+    'SESS_GUEST', 'SESS_NOENCRYPTION', 'ADMIN', 'USER', 'Rule', 'RULES', 'Session', 'EnumResult',
+    'WindowsSessionModel', 'entry_for', 'entry_size', 'unc_cname',
 ]
 
 # [MS-ERREF] 2.2, as listed in the return-value tables of [MS-SRVS] 3.1.4.5 and 3.1.4.6.
@@ -46,12 +54,20 @@ ERROR_INVALID_LEVEL = 124
 ERROR_MORE_DATA = 234
 NERR_USER_NOT_FOUND = 2221
 NERR_CLIENT_NAME_NOT_FOUND = 2312
+NERR_INVALID_COMPUTER = 2351  # 0x0000092F
+# A logon the server refuses: [MS-ERREF] 2.3.1 over SMB, 2.2 (what WinRM clients report).
+STATUS_LOGON_FAILURE = 0xC000006D
+ERROR_LOGON_FAILURE = 1326
 
 # [MS-SRVS] 3.1.4.5 PreferedMaximumLength: "If the value that is specified is
 # MAX_PREFERRED_LENGTH, the method MUST attempt to return all entries."
 MAX_PREFERRED_LENGTH = 0xFFFFFFFF
 
-# [MS-SRVS] 2.2.4.15 sesi1_user_flags.
+# [MS-SRVS] 3.1.4.5 and 3.1.4.6: a ClientName or UserName of more than 1,024 characters,
+# "including the terminating null character", fails with ERROR_INVALID_PARAMETER.
+MAX_NAME_CHARS = 1024
+
+# [MS-SRVS] 2.2.2.3 session user flags (sesiN_user_flags of levels 1, 2 and 502).
 SESS_GUEST = 0x1
 SESS_NOENCRYPTION = 0x2
 
@@ -70,17 +86,18 @@ LEVEL_FIELDS: dict[int, tuple[str, ...]] = {
           'transport'),
 }
 _STRING_FIELDS = frozenset({'cname', 'username', 'cltype_name', 'transport'})
+# [MS-SRVS] 2.2.4.21 SESSION_ENUM_STRUCT Level; 3.1.4.5: "valid values are 0, 1, 2, 10, and 502".
 ENUM_LEVELS = tuple(LEVEL_FIELDS)
 # "NetSessionGetInfo function (lmshare.h)": its level table lists 0, 1, 2 and 10 only.
 GET_INFO_LEVELS = (0, 1, 2, 10)
 
 # sizeof(SESSION_INFO_<level>) on x64 (lmshare.h): an LMSTR is an 8-byte pointer, a DWORD 4
 # bytes, no padding needed: 0 = 1 ptr; 1 = 2 ptr + 4 DWORD; 2 = 1 + 1 ptr; 10 = 2 ptr + 2 DWORD;
-# 502 = 2 + 1 ptr (48, as protocol.md notes for the shim's Marshal.SizeOf).
+# 502 = 2 + 1 ptr (48, the shim's Marshal.SizeOf; docs/dev/protocol.md).
 STRUCT_SIZE_X64 = {0: 8, 1: 32, 2: 40, 10: 24, 502: 48}
 
-# Levels that need the SrvsvcSessionInfo right ADMIN_INFO_GET (protocol.md); 0 and 10 need only
-# SESSION_USER_INFO_GET, which hardened servers also grant to administrators only.
+# Levels that need the SrvsvcSessionInfo right ADMIN_INFO_GET (docs/dev/protocol.md); 0 and 10
+# need only SESSION_USER_INFO_GET, which hardened servers also grant to administrators only.
 _ADMIN_LEVELS = frozenset({1, 2, 502})
 
 
@@ -94,69 +111,108 @@ class Rule(NamedTuple):
 RULES: dict[str, Rule] = {
     'enum-level': Rule(
         "NetrSessionEnum: Level must be 0, 1, 2, 10 or 502, else ERROR_INVALID_LEVEL (124). "
-        "Checked first. (Over RPC an unknown level cannot even be marshalled: the union has no "
-        "default arm; the check matters to callers of the model such as the WinRM shim.)",
+        "Checked first (UNVERIFIED: the order of the checks is not specified). (Over RPC an "
+        "unknown level cannot even be marshalled: the union has no default arm; the check "
+        "matters to callers of the model such as the WinRM shim.)",
         "MS-SRVS 2.2.4.21 + 3.1.4.5"),
     'enum-rights-admin-levels': Rule(
         "Levels 1, 2 and 502 need Administrators or Server Operators, else "
         "ERROR_ACCESS_DENIED (5). The SDK names levels 1 and 2; 502 carries the same fields "
-        "and more and needs the same ADMIN_INFO_GET right (protocol.md).",
+        "and more and needs the same ADMIN_INFO_GET right (docs/dev/protocol.md).",
         "SDK NetSessionEnum (Remarks)"),
     'enum-rights-user-levels': Rule(
         "Levels 0 and 10 need only an authenticated account on an unhardened server, but an "
         "administrator when hardened (Windows 10 1607 / Server 2016 and later by default, the "
-        "SrvsvcSessionInfo default security descriptor), else ERROR_ACCESS_DENIED (5). An "
-        "account the server does not know is refused at every level.",
-        "SDK NetSessionGetInfo (Remarks) + protocol.md"),
+        "SrvsvcSessionInfo default security descriptor), else ERROR_ACCESS_DENIED (5). Asked "
+        "for an account it does not know, the model answers 5 at every level; the transports "
+        "never ask it that (see 'unknown-account').",
+        "SDK NetSessionGetInfo (Remarks) + docs/dev/protocol.md"),
+    'unknown-account': Rule(
+        "An account the server does not know fails at logon, before any RPC: SMB session "
+        "setup answers STATUS_LOGON_FAILURE (0xC000006D), WinRM refuses the HTTP "
+        "authentication (the client reports ERROR_LOGON_FAILURE, 1326). So no NetrSessionEnum "
+        "or NetrSessionDel of an unknown account reaches the server, and the model's servers "
+        "(smb_server.py, shim_model.py) let only the model's principals log on -- no guest or "
+        "unchecked logon either.",
+        "MS-ERREF 2.3.1 (STATUS_LOGON_FAILURE) + the project's issue"),
     'client-name-form': Rule(
-        "ClientName is NULL, empty (the spec's 'NULL (zero-length) string', meaning no "
-        "filter) or begins with \\\\, else ERROR_INVALID_PARAMETER (87). Checked after the "
-        "rights. UNVERIFIED: the spec's parameter definition says the string 'MUST begin "
-        "with \\\\'; 87 is the return-value table's code for an incorrect parameter, the "
-        "processing paragraph that would say so could not be read.",
-        "MS-SRVS 3.1.4.5 ClientName"),
+        "NetrSessionEnum: ClientName is NULL, empty (the spec's 'NULL (zero-length) string', "
+        "meaning no filter) or begins with \\\\, else NERR_InvalidComputer (2351). Checked "
+        "after the rights (UNVERIFIED: the order is not specified).",
+        "MS-SRVS 3.1.4.5 (processing rules, ClientName)"),
+    'name-length': Rule(
+        "A ClientName or UserName of more than 1,024 characters including its terminating "
+        "null, i.e. 1,024 characters or more as sent, gives ERROR_INVALID_PARAMETER (87), in "
+        "NetrSessionEnum and NetrSessionDel alike. Checked right after the ClientName form "
+        "(UNVERIFIED: the order is not specified).",
+        "MS-SRVS 3.1.4.5 + 3.1.4.6 (processing rules)"),
     'client-filter': Rule(
         "A ClientName filter that matches no session gives NERR_ClientNameNotFound (2312); it "
-        "is applied before the user filter. Names compare without the \\\\ and, like Windows "
-        "computer names, case-insensitively (UNVERIFIED: the comparison is not spelled out).",
-        "MS-SRVS 3.1.4.5 return values"),
+        "is applied before the user filter (the spec allows either code when both are given). "
+        "Names compare without the \\\\ and, like Windows computer names, case-insensitively "
+        "(UNVERIFIED: the spec says only that the name 'MUST match').",
+        "MS-SRVS 3.1.4.5 (processing rules, qualifiers)"),
     'user-filter': Rule(
         "A UserName filter that matches no session (of the client, if one is given) gives "
         "NERR_UserNotFound (2221); an empty UserName means no filter. Account names compare "
         "case-insensitively (UNVERIFIED, as for client names).",
-        "MS-SRVS 3.1.4.5 return values + SDK NetSessionEnum (1998: 'A NULL pointer or string')"),
+        "MS-SRVS 3.1.4.5 (processing rules, qualifiers) + SDK NetSessionEnum (1998: "
+        "'A NULL pointer or string')"),
+    'resume-handle': Rule(
+        "ResumeHandle indexes the SessionList itself, unfiltered: 0 (or NULL) starts at the "
+        "first session, n at the (n+1)-th. The ClientName/UserName filters apply only to the "
+        "sessions from that point on (no match there: 2312/2221). A handle at or past the end "
+        "of the SessionList gives NERR_Success with no entries (and TotalEntries 0), the handle "
+        "coming back unchanged. After a page the handle is the position just after the last "
+        "session returned -- on the last page too, so it is non-zero there (UNVERIFIED: the "
+        "spec sets it only with ERROR_MORE_DATA, 'to the index value of the last enumerated "
+        "session'; read with indices counted from 1, which is the only reading in which 0 "
+        "still means 'from the start'). Clients must stop on the status, not on a zero handle.",
+        "MS-SRVS 3.1.4.5 (ResumeHandle + processing rules) + 3.1.1.1"),
     'paging': Rule(
         "Entries are returned whole while they fit in PreferedMaximumLength, an entry counting "
         "as the level's x64 structure plus its UTF-16 strings with terminators; "
-        "MAX_PREFERRED_LENGTH means all. While more remain the status is ERROR_MORE_DATA (234) "
-        "and ResumeHandle is the index of the next entry, to be passed back unchanged; the last "
-        "page has status 0 and ResumeHandle 0. At least one entry per call: UNVERIFIED, "
-        "inferred because 3.1.4.5 lists no NERR_BufTooSmall (3.1.4.1 NetrFileEnum does).",
-        "MS-SRVS 3.1.4.5 PreferedMaximumLength/ResumeHandle + SDK Network Management Function "
-        "Buffer Lengths"),
+        "MAX_PREFERRED_LENGTH means all. While matching entries remain the status is "
+        "ERROR_MORE_DATA (234) and ResumeHandle says where to go on (see 'resume-handle'); the "
+        "last page has status 0. At least one entry per call: UNVERIFIED, inferred because "
+        "3.1.4.5 lists no NERR_BufTooSmall (3.1.4.1 NetrFileEnum does).",
+        "MS-SRVS 3.1.4.5 PreferedMaximumLength + SDK Network Management Function Buffer "
+        "Lengths"),
     'total-entries': Rule(
-        "TotalEntries is the number of matching entries from the current resume position "
-        "(a hint only).",
-        "SDK NetSessionEnum totalentries"),
+        "TotalEntries is the number of sessions that pass the filters from the current resume "
+        "position on, the ones of this page included (0 with any failure, and past the end).",
+        "MS-SRVS 3.1.4.5 (processing rules, TotalEntries) + SDK NetSessionEnum totalentries"),
     'entry-fields': Rule(
-        "Each level carries its SESSION_INFO fields only; cname has no backslashes.",
+        "Each level carries its SESSION_INFO fields only.",
         "MS-SRVS 2.2.4.11-2.2.4.15 + SDK SESSION_INFO_0"),
+    'cname-unc': Rule(
+        "cname is reported with its leading \\\\ (\\\\192.0.2.15, \\\\WKS01), as Windows "
+        "reports it; clients strip it (the collection: normalize_client). UNVERIFIED by the "
+        "spec, which calls cname only a 'host name'; the form is the project's report of "
+        "Windows' answers, and public NetSessionEnum callers strip a leading \\ from it.",
+        "MS-SRVS 2.2.4.11-2.2.4.15 (sesiN_cname) + the project's issue"),
     'get-info-args': Rule(
         "NetSessionGetInfo needs both UncClientName and username (NULL or empty: "
         "ERROR_INVALID_PARAMETER, 87), checked before anything else.",
         "SDK NetSessionGetInfo"),
     'get-info-level': Rule(
         "NetSessionGetInfo takes levels 0, 1, 2 and 10 only; 502 or any other gives "
-        "ERROR_INVALID_LEVEL (124). Rights, name form and filters as for NetrSessionEnum "
-        "(UNVERIFIED: the SDK remark that member servers let any user read levels 1/2 through "
-        "it predates the hardening and is not modelled).",
+        "ERROR_INVALID_LEVEL (124). Rights, name form and length, and filters as for "
+        "NetrSessionEnum, which netapi32 sends for it (UNVERIFIED: the SDK remark that member "
+        "servers let any user read levels 1/2 through it predates the hardening and is not "
+        "modelled).",
         "SDK NetSessionGetInfo"),
     'del-args': Rule(
         "NetrSessionDel with both ClientName and UserName NULL (or empty) gives "
-        "ERROR_INVALID_PARAMETER (87) (UNVERIFIED, protocol.md: Samba instead closes every "
-        "session); a ClientName not beginning with \\\\ gives 87 too. Both checked before "
-        "the rights.",
-        "MS-SRVS 3.1.4.6 ClientName + return values"),
+        "ERROR_INVALID_PARAMETER (87) (the spec allows 87 or NERR_ClientNameNotFound; which "
+        "one Windows answers is UNVERIFIED; docs/dev/protocol.md: Samba instead closes every "
+        "session). Checked before the rights (UNVERIFIED order).",
+        "MS-SRVS 3.1.4.6 (processing rules)"),
+    'del-client-name-form': Rule(
+        "NetrSessionDel with a ClientName not beginning with \\\\ gives "
+        "NERR_ClientNameNotFound (2312), checked after 'del-args' and before the rights "
+        "(UNVERIFIED order); nothing is closed.",
+        "MS-SRVS 3.1.4.6 (processing rules, ClientName)"),
     'del-rights': Rule(
         "Only Administrators or Server Operators may close sessions, else "
         "ERROR_ACCESS_DENIED (5).",
@@ -165,13 +221,17 @@ RULES: dict[str, Rule] = {
         "Every session matching the non-NULL arguments is closed (NULL ClientName: all of the "
         "user's sessions; NULL UserName: all sessions from the client); none matching gives "
         "NERR_ClientNameNotFound (2312).",
-        "SDK NetSessionDel + MS-SRVS 3.1.4.6 return values"),
+        "SDK NetSessionDel + MS-SRVS 3.1.4.6 (processing rules)"),
 }
 
 
 @dataclass
 class Session:
-    """One session on the server, with the MS-SRVS field names (cname without ``\\\\``)."""
+    """One session on the server, with the MS-SRVS field names.
+
+    ``cname`` is the bare client name (``192.0.2.15``, ``WKS01``); entries report it with the
+    ``\\\\`` Windows puts in front (``unc_cname``).
+    """
 
     cname: str
     username: str
@@ -192,9 +252,15 @@ class EnumResult(NamedTuple):
     resume_handle: int
 
 
+def unc_cname(cname: str) -> str:
+    """A session's client name as Windows reports it: ``\\\\`` + the name (RULES['cname-unc'])."""
+    return '\\\\' + cname if cname else cname
+
+
 def entry_for(session: Session, level: int) -> dict[str, Any]:
     """The SESSION_INFO_<level> entry of a session, as a dict of unprefixed field names."""
     values = asdict(session)
+    values['cname'] = unc_cname(session.cname)
     return {field: values[field] for field in LEVEL_FIELDS[level]}
 
 
@@ -221,6 +287,11 @@ def _unc_ok(client_name: str | None) -> bool:
     return client_name is None or client_name.startswith('\\\\')
 
 
+def _too_long(*names: str | None) -> bool:
+    """[MS-SRVS] 3.1.4.5/3.1.4.6: more than 1,024 characters with the terminating null."""
+    return any(name is not None and len(name) + 1 > MAX_NAME_CHARS for name in names)
+
+
 def _strip_unc(client_name: str) -> str:
     return client_name[2:]
 
@@ -228,9 +299,11 @@ def _strip_unc(client_name: str) -> str:
 class WindowsSessionModel:
     """The sessions of one Windows server and the rules it answers by.
 
-    ``principals`` maps account names (compared case-insensitively) to ``ADMIN`` or ``USER``.
-    ``hardened`` is the default of Windows 10 1607 / Server 2016 and later: levels 0 and 10 too
-    need an administrator. Methods are thread-safe (the SMB server calls them from its threads).
+    ``principals`` maps account names (compared case-insensitively) to ``ADMIN`` or ``USER``:
+    the accounts that can log on at all (RULES['unknown-account']). ``hardened`` is the default
+    of Windows 10 1607 / Server 2016 and later: levels 0 and 10 too need an administrator.
+    ``sessions`` is the SessionList in its order, which ResumeHandle indexes. Methods are
+    thread-safe (the SMB server calls them from its threads).
     """
 
     def __init__(self, sessions: Iterable[Session] = (), principals: Mapping[str, str] | None = None,
@@ -245,7 +318,12 @@ class WindowsSessionModel:
         self._lock = threading.Lock()
 
     def role(self, caller: str) -> str | None:
+        """``ADMIN``, ``USER``, or None for an account the server does not know."""
         return self.principals.get(caller.casefold())
+
+    def knows(self, account: str) -> bool:
+        """Whether ``account`` may log on at all (RULES['unknown-account'])."""
+        return self.role(account) is not None
 
     def snapshot(self) -> list[Session]:
         """A copy of the current sessions."""
@@ -274,15 +352,18 @@ class WindowsSessionModel:
 
     # -- NetrSessionEnum ----------------------------------------------------------------------
 
-    def _matching(self, client_name: str | None, user_name: str | None) -> tuple[int, list[Session]]:
-        found = self.sessions
+    @staticmethod
+    def _matching(sessions: list[tuple[int, Session]], client_name: str | None,
+                  user_name: str | None) -> tuple[int, list[tuple[int, Session]]]:
+        """The (index, session) pairs that pass the filters; RULES client-/user-filter."""
+        found = sessions
         if client_name is not None:
             client = _client_key(_strip_unc(client_name))
-            found = [s for s in found if _client_key(s.cname) == client]
+            found = [(i, s) for i, s in found if _client_key(s.cname) == client]
             if not found:
                 return NERR_CLIENT_NAME_NOT_FOUND, []
         if user_name is not None:
-            found = [s for s in found if s.username.casefold() == user_name.casefold()]
+            found = [(i, s) for i, s in found if s.username.casefold() == user_name.casefold()]
             if not found:
                 return NERR_USER_NOT_FOUND, []
         return NERR_SUCCESS, found
@@ -296,13 +377,17 @@ class WindowsSessionModel:
             return EnumResult(ERROR_ACCESS_DENIED, [], 0, 0)
         client_name, user_name = _name(client_name), _name(user_name)
         if not _unc_ok(client_name):
+            return EnumResult(NERR_INVALID_COMPUTER, [], 0, 0)
+        if _too_long(client_name, user_name):
             return EnumResult(ERROR_INVALID_PARAMETER, [], 0, 0)
         with self._lock:
-            status, found = self._matching(client_name, user_name)
-            entries = [entry_for(session, level) for session in found]
+            listed = list(enumerate(self.sessions))
+        if resume_handle and resume_handle >= len(listed):
+            return EnumResult(NERR_SUCCESS, [], 0, resume_handle)
+        status, found = self._matching(listed[resume_handle:], client_name, user_name)
         if status != NERR_SUCCESS:
             return EnumResult(status, [], 0, 0)
-        return _page(level, entries, pref_max_len, resume_handle)
+        return _page(level, found, pref_max_len, resume_handle)
 
     def get_info(self, caller: str, level: int, client_name: str | None,
                  user_name: str | None) -> EnumResult:
@@ -322,6 +407,8 @@ class WindowsSessionModel:
         if client_name is None and user_name is None:
             return ERROR_INVALID_PARAMETER
         if not _unc_ok(client_name):
+            return NERR_CLIENT_NAME_NOT_FOUND
+        if _too_long(client_name, user_name):
             return ERROR_INVALID_PARAMETER
         if self.role(caller) != ADMIN:
             return ERROR_ACCESS_DENIED
@@ -340,21 +427,23 @@ class WindowsSessionModel:
         return NERR_SUCCESS
 
 
-def _page(level: int, entries: list[dict[str, Any]], pref_max_len: int,
+def _page(level: int, found: list[tuple[int, Session]], pref_max_len: int,
           resume_handle: int) -> EnumResult:
-    """One page of an enumeration [MS-SRVS 3.1.4.5]; see RULES['paging']."""
-    start = min(resume_handle, len(entries))
-    remaining = entries[start:]
-    if pref_max_len == MAX_PREFERRED_LENGTH:
-        return EnumResult(NERR_SUCCESS, remaining, len(remaining), 0)
+    """One page of the matching (SessionList index, session) pairs [MS-SRVS 3.1.4.5].
+
+    See RULES 'paging', 'resume-handle' and 'total-entries'.
+    """
     page: list[dict[str, Any]] = []
     used = 0
-    for entry in remaining:
+    last = None
+    for index, session in found:
+        entry = entry_for(session, level)
         size = entry_size(level, entry)
-        if page and used + size > pref_max_len:
+        if page and pref_max_len != MAX_PREFERRED_LENGTH and used + size > pref_max_len:
             break
         page.append(entry)
         used += size
-    if len(page) < len(remaining):
-        return EnumResult(ERROR_MORE_DATA, page, len(remaining), start + len(page))
-    return EnumResult(NERR_SUCCESS, page, len(remaining), 0)
+        last = index
+    handle = last + 1 if last is not None else resume_handle
+    status = ERROR_MORE_DATA if len(page) < len(found) else NERR_SUCCESS
+    return EnumResult(status, page, len(found), handle)

@@ -2,15 +2,22 @@
 
 The shim's own logic (plugins/module_utils/_winrm_shim.py), restated for the model: GetInfo when
 both names are given and the level is not 502, else NetSessionEnum until the status is no
-longer ERROR_MORE_DATA; a delete with both names NULL is refused with 87 before it reaches
-netapi32. The shim's C# is exercised against a native stand-in in tests/shim; this is what the
-loopback WS-Management endpoint answers with.
+longer ERROR_MORE_DATA (or a page brings nothing); a delete with both names NULL is refused
+with 87 before it reaches netapi32. The shim's C# is exercised against a native stand-in in
+tests/shim; this is what the loopback WS-Management endpoint answers with.
+
+Who may log on: on Windows an account the server does not know fails the WinRM logon (HTTP
+401; the collection reports ERROR_LOGON_FAILURE) and runs nothing (model.py,
+RULES['unknown-account']). The loopback endpoint (tests/wsman/endpoint.py) refuses every logon
+but those of its ``users``, so those must be accounts of the model: ``shim_host`` keeps only
+those (``known_users``), and the responder refuses to answer for any other account instead of
+handing the model a caller it does not know.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +29,14 @@ from .model import (
     WindowsSessionModel,
 )
 
+__all__ = ['UnknownAccountError', 'known_users', 'shim_responder', 'shim_host']
+
 # The shim's own bound on ERROR_MORE_DATA pages.
 _MAX_PAGES = 1000
+
+
+class UnknownAccountError(PermissionError):
+    """An account the model does not know got past the endpoint's logon: a set-up error."""
 
 
 def _account(user: str) -> str:
@@ -31,9 +44,20 @@ def _account(user: str) -> str:
     return user.rpartition('\\')[2].partition('@')[0].lower()
 
 
+def known_users(model: WindowsSessionModel, users: Mapping[str, str]) -> dict[str, str]:
+    """The endpoint ``users`` (logon name -> password) whose account the model knows."""
+    return {name: password for name, password in users.items() if model.knows(_account(name))}
+
+
 def shim_responder(model: WindowsSessionModel) -> Callable[..., dict[str, Any]]:
+    """The shim's answers for the endpoint's responder; ``respond.model`` is ``model``."""
     def respond(request: dict[str, Any], user: str) -> dict[str, Any]:
         caller = _account(user)
+        if not model.knows(caller):
+            # Windows would have refused this logon; never ask the model for an unknown caller.
+            raise UnknownAccountError(
+                f"{user!r} logged on to the WinRM endpoint, but the model does not know that "
+                "account: give the endpoint only the model's accounts (known_users)")
         client = request.get('client') or None
         username = request.get('username') or None
         if request['operation'] == 'delete':
@@ -50,9 +74,11 @@ def shim_responder(model: WindowsSessionModel) -> Callable[..., dict[str, Any]]:
             result = model.enum(caller, level, client, username, MAX_PREFERRED_LENGTH, resume)
             entries += result.entries
             resume = result.resume_handle
-            if result.status != ERROR_MORE_DATA:
+            # As the shim: loop on the status, not on the resume handle (RULES['resume-handle']).
+            if result.status != ERROR_MORE_DATA or not result.entries:
                 break
         return {'status': result.status, 'entries': entries if result.status == NERR_SUCCESS else []}
+    respond.model = model  # type: ignore[attr-defined]
     return respond
 
 
@@ -60,7 +86,13 @@ def shim_responder(model: WindowsSessionModel) -> Callable[..., dict[str, Any]]:
 def shim_host(respond: Callable[..., dict[str, Any]], users: dict[str, str],
               tmp_path: Path) -> Iterator[tuple[WsmanEndpoint, Path]]:
     """A loopback WinRM endpoint that runs only the packaged shim, answering with ``respond``,
-    and an inventory naming it win1 (WinRM over HTTP, NTLM, message encryption), as admin."""
+    and an inventory naming it win1 (WinRM over HTTP, NTLM, message encryption), as admin.
+
+    When ``respond`` comes from ``shim_responder``, only the ``users`` the model knows can log
+    on (``known_users``): any other account fails at logon, as on Windows."""
+    model = getattr(respond, 'model', None)
+    if model is not None:
+        users = known_users(model, users)
     with WsmanEndpoint(respond, users=users, expected_script=SHIM_SCRIPT,
                        expected_bootstrap=BOOTSTRAP) as endpoint:
         inventory = tmp_path / 'windows.ini'

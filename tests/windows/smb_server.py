@@ -13,9 +13,16 @@ anonymous logons. ``SMBSERVER`` is the class it wraps, given the same configurat
 
 Who is calling: impacket's SMB server forwards the pipe's bytes to the DCE/RPC endpoint over a
 local TCP socket and passes on nothing about the logon, so the model cannot learn who logged
-on. Every request is therefore put to the model as ``caller``, fixed per server instance. The
-logon itself is real: ``credentials`` are registered as NT hashes, and a wrong password or an
-unknown account fails at SMB session setup with STATUS_LOGON_FAILURE, as on Windows.
+on. Every request is therefore put to the model as ``caller``, fixed per server instance (an
+account the model knows, with credentials). The logon itself is real, and only the model's
+accounts pass it ([MS-ERREF] 2.3.1; RULES['unknown-account'] in model.py): ``credentials`` are
+registered as NT hashes for the accounts the model knows, the others are left out, so a wrong
+password or an account the model does not know fails at SMB session setup with
+STATUS_LOGON_FAILURE, as on Windows. impacket's server would also let in, unchecked, a logon
+with an empty user name (as guest) and an SMB1 logon without extended security; session setup
+is wrapped so that any logon whose account the model does not know is refused the same way,
+and a connection counts as authenticated only after a logon that passed. An account the model
+does not know therefore never reaches NetrSessionEnum or NetrSessionDel here.
 
 Two things are repaired on the way, both in how impacket's server moves pipe bytes:
 
@@ -58,10 +65,11 @@ from impacket.dcerpc.v5.rpcrt import (
     MSRPC_BIND, MSRPC_FAULT, MSRPC_REQUEST, MSRPC_RESPONSE, PFC_FIRST_FRAG, PFC_LAST_FRAG,
     DCERPCServer, MSRPCBind, MSRPCHeader, MSRPCRequestHeader, MSRPCRespHeader,
 )
+from impacket.nt_errors import STATUS_SUCCESS
 from impacket.ntlm import compute_nthash
 from impacket.smbserver import SMBSERVER
 
-from .model import LEVEL_FIELDS, EnumResult, Session, WindowsSessionModel
+from .model import LEVEL_FIELDS, STATUS_LOGON_FAILURE, EnumResult, Session, WindowsSessionModel
 
 __all__ = ['ModelSmbServer', 'ServedCall']
 
@@ -128,7 +136,7 @@ def _recv_exact(sock: socket.socket, size: int, life: _Lifetime) -> bytes | None
     while len(data) < size and not life.over:
         try:
             chunk = sock.recv(size - len(data))
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return None
@@ -231,7 +239,7 @@ class _SrvsvcConnection(DCERPCServer):
     module docstring).
     """
 
-    def __init__(self, sock: socket.socket, server: 'ModelSmbServer') -> None:
+    def __init__(self, sock: socket.socket, server: ModelSmbServer) -> None:
         DCERPCServer.__init__(self, client_socket=sock)
         self._server = server
         self._max_rfrag = 4280
@@ -386,7 +394,7 @@ class _QuietSMBServer(SMBSERVER):
         self.on_disconnect = on_disconnect
         SMBSERVER.__init__(self, address, config_parser=config)
 
-    def removeConnection(self, name: str) -> None:  # noqa: N802 - impacket's name
+    def removeConnection(self, name: str) -> None:
         session = self.getActiveConnections().get(name, {}).get(_OWN_SESSION)
         if session is not None:
             self.on_disconnect(session)
@@ -407,10 +415,13 @@ class _QuietSMBServer(SMBSERVER):
 class ModelSmbServer:
     """A loopback SMB server whose ``\\pipe\\srvsvc`` answers session calls from ``model``.
 
-    ``credentials`` maps account names to passwords (registered as NT hashes: a wrong password
-    fails the SMB logon). impacket's server does not pass the logged-on account to the pipe, so
-    the model is asked as ``caller`` for every call (one caller per server instance); see the
-    module docstring. ``page_bytes`` caps PreferedMaximumLength so that answers are paged.
+    ``credentials`` maps account names to passwords; those of the accounts the model knows are
+    registered as NT hashes, the others are left out, so that a wrong password or an account the
+    model does not know fails the SMB logon with STATUS_LOGON_FAILURE (ValueError if no account
+    is left). impacket's server does not pass the logged-on account to the pipe, so the model
+    is asked as ``caller`` for every call (one caller per server instance, an account of the
+    model that has credentials); see the module docstring. ``page_bytes`` caps
+    PreferedMaximumLength so that answers are paged.
     ``calls`` lists every srvsvc call answered. With ``own_sessions`` every successful SMB logon
     adds a session to the model (client address as cname, the logon name as username), removed
     again when the connection ends: a Windows server lists the caller's own session too.
@@ -422,6 +433,13 @@ class ModelSmbServer:
                  own_sessions: bool = False, lifetime: float = 300.0,
                  start_timeout: float = 5.0) -> None:
         _check_address(address, port)
+        known = {name: password for name, password in credentials.items() if model.knows(name)}
+        if not known:
+            # impacket's server lets anyone on (as guest) when it has no credentials at all.
+            raise ValueError(f"none of the accounts {sorted(credentials)} is known to the model")
+        if caller.casefold() not in {name.casefold() for name in known}:
+            raise ValueError(f"caller {caller!r} must be an account of the model with credentials "
+                             f"(known with credentials: {sorted(known)})")
         self.model = model
         self.address = address
         self.port = port
@@ -429,7 +447,8 @@ class ModelSmbServer:
         self.page_bytes = page_bytes
         self.own_sessions = own_sessions
         self.calls: list[ServedCall] = []
-        self._credentials = dict(credentials)
+        self._credentials = known
+        self._accounts = frozenset(name.casefold() for name in known)
         self._lifetime_seconds = lifetime
         self._start_timeout = start_timeout
         self._calls_lock = threading.Lock()
@@ -446,7 +465,7 @@ class ModelSmbServer:
 
     # -- start / stop -------------------------------------------------------------------------
 
-    def start(self) -> 'ModelSmbServer':
+    def start(self) -> ModelSmbServer:
         if self._life is not None:
             raise RuntimeError('ModelSmbServer already started')
         logging.getLogger('impacket.smbserver').setLevel(logging.CRITICAL)
@@ -468,6 +487,9 @@ class ModelSmbServer:
             for hook, command in ((self._smb.hookSmb2Command, smb2.SMB2_CREATE),
                                   (self._smb.hookSmbCommand, smb.SMB.SMB_COM_NT_CREATE_ANDX)):
                 hook(command, self._message_mode(hook(command, None)))
+            for hook, command in ((self._smb.hookSmb2Command, smb2.SMB2_SESSION_SETUP),
+                                  (self._smb.hookSmbCommand, smb.SMB.SMB_COM_SESSION_SETUP_ANDX)):
+                hook(command, self._known_accounts_only(hook(command, None)))
             self._loops = [self._rpc_threads.start(self._accept_pipes),
                            self._smb_threads.start(self._serve_smb)]
             self._wait_listening()
@@ -508,10 +530,36 @@ class ModelSmbServer:
             return result
         return create
 
-    def _logged_on(self, *, connData: dict, user_name: str, **_details: Any) -> None:  # noqa: N803
+    def knows(self, account: str | None) -> bool:
+        """Whether ``account`` may log on: known to the model, with credentials registered."""
+        return account is not None and account.casefold() in self._accounts and self.model.knows(account)
+
+    def _known_accounts_only(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a session-setup handler: only a logon of an account the model knows succeeds.
+
+        impacket's handlers accept a logon with an empty user name (guest) and an SMB1 logon
+        without extended security without checking anything, and mark the connection
+        authenticated after any session-setup round, failed ones included. Here a logon that
+        impacket accepted for an account the model does not know becomes STATUS_LOGON_FAILURE,
+        and the connection is authenticated only after a logon that passed.
+        """
+        def session_setup(conn_id: str, smb_server: Any, *args: Any) -> Any:
+            responses, packets, status = original(conn_id, smb_server, *args)
+            data = smb_server.getConnectionData(conn_id, False)
+            if status == STATUS_SUCCESS and not self.knows(data.get('user_name')):
+                for key in ('AUTHENTICATE_MESSAGE', 'user_name', 'user_domain_name'):
+                    data.pop(key, None)
+                status = STATUS_LOGON_FAILURE
+            data['Authenticated'] = status == STATUS_SUCCESS
+            return responses, packets, status
+        return session_setup
+
+    def _logged_on(self, *, connData: dict, user_name: str, **_details: Any) -> None:
         """impacket's auth callback, called after every NTLM AUTHENTICATE, good or bad."""
-        # Only a successful logon stores the AUTHENTICATE message and the user name.
-        if 'AUTHENTICATE_MESSAGE' not in connData or connData.get('user_name') != user_name:
+        # Only a successful logon stores the AUTHENTICATE message and the user name; a logon
+        # of an account the model does not know is about to be refused (_known_accounts_only).
+        if 'AUTHENTICATE_MESSAGE' not in connData or connData.get('user_name') != user_name \
+                or not self.knows(user_name):
             return
         if connData.get(_OWN_SESSION) is None:
             session = Session(connData['ClientIP'], user_name, num_opens=1, cltype_name='',
@@ -538,7 +586,7 @@ class ModelSmbServer:
         while not self._life.over:
             try:
                 sock, _peer = self._pipe_listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -587,7 +635,7 @@ class ModelSmbServer:
         if left:
             raise RuntimeError(f"threads still running after stop(): {[t.name for t in left]}")
 
-    def __enter__(self) -> 'ModelSmbServer':
+    def __enter__(self) -> ModelSmbServer:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -13,15 +13,15 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ansible_collections.lanman.server.plugins.module_utils._options import (
     DELETE_ARGUMENT_SPEC, INFO_ARGUMENT_SPEC,
 )
-from ansible_collections.lanman.server.plugins.module_utils._tasks import (
-    execute, netsession_delete, netsession_info,
-)
+from ansible_collections.lanman.server.plugins.module_utils._execute import execute
+from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_delete, netsession_info
 
 from .model import (
     ADMIN, ERROR_ACCESS_DENIED, ERROR_MORE_DATA, NERR_CLIENT_NAME_NOT_FOUND, NERR_SUCCESS,
@@ -116,7 +116,7 @@ def serve() -> Iterator:
     """serve(model, caller='admin', **options) -> Lab; every server is stopped afterwards."""
     started: list[ModelSmbServer] = []
 
-    def start(model: WindowsSessionModel, caller: str = 'admin', **options: object) -> Lab:
+    def start(model: WindowsSessionModel, caller: str = 'admin', **options: Any) -> Lab:
         server = ModelSmbServer(model, f"127.0.0.{next(_hosts)}", next(_ports), PASSWORDS, caller,
                                 **options)
         started.append(server.start())
