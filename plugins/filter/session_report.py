@@ -57,7 +57,7 @@ def session_report(hostvars: Mapping[str, Any], hosts: Iterable[str], variable: 
 
     ``now`` (an aware time; default: the controller's clock) is when the report was made.
     """
-    made = (now or datetime.datetime.now(datetime.timezone.utc)).astimezone()
+    made = (now or datetime.datetime.now(datetime.UTC)).astimezone()
     rows: list[dict[str, Any]] = []
     servers: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -78,7 +78,7 @@ def session_report(hostvars: Mapping[str, Any], hosts: Iterable[str], variable: 
                         'clients': len({s['client'].casefold() for s in sessions}),
                         'open_files': sum(s['open_files'] or 0 for s in sessions)})
     return {
-        'generated_at': {'utc': made.astimezone(datetime.timezone.utc).isoformat(timespec='seconds'),
+        'generated_at': {'utc': made.astimezone(datetime.UTC).isoformat(timespec='seconds'),
                          'local': made.isoformat(timespec='seconds'), 'zone': made.tzname()},
         'highlights': {'longest_idle': _top(rows, 'idle_seconds'),
                        'most_open_files': _top(rows, 'open_files')},

@@ -12,13 +12,17 @@ action plugins catch both once and turn them into ``failed``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
 __all__ = [
     'NERR_SUCCESS', 'ERROR_ACCESS_DENIED', 'ERROR_NOT_ENOUGH_MEMORY', 'ERROR_BAD_NETPATH',
     'ERROR_NETNAME_DELETED', 'ERROR_NOT_SUPPORTED', 'ERROR_INVALID_PARAMETER', 'ERROR_SEM_TIMEOUT',
     'ERROR_INVALID_LEVEL', 'ERROR_MORE_DATA', 'ERROR_LOGON_FAILURE', 'RPC_S_SERVER_UNAVAILABLE', 'NERR_USER_NOT_FOUND',
     'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR',
     'SEC_E_LOGON_DENIED', 'SEC_E_NO_CREDENTIALS', 'status_name', 'NetSessionError',
-    'OptionError', 'missing_library',
+    'OptionError', 'missing_library', 'Failure', 'failures_as',
 ]
 
 # [MS-ERREF] 2.2 Win32 Error Codes, as returned by NetrSessionEnum / NetrSessionDel
@@ -121,3 +125,31 @@ def missing_library(backend: str, package: str, error: Exception) -> OptionError
     """The failure for a backend whose library is not installed on the controller."""
     return OptionError('backend', f"{backend} needs the Python library {package} on the "
                                   f"controller (pip install {package}): {error}")
+
+
+class Failure(NamedTuple):
+    """What a transport makes of its library's exception: the code, its name, what happened."""
+
+    code: int
+    name: str | None = None
+    detail: str | None = None
+
+
+@contextlib.contextmanager
+def failures_as(translate: Callable[[Exception, int], Failure | None], operation: str, server: str,
+                timeout: int) -> Iterator[None]:
+    """Run the block; an exception that ``translate`` recognises becomes one NetSessionError.
+
+    One it does not recognise is not the server's doing: it goes through unchanged, and
+    ``_execute.execute`` reports it as a failure of the collection, with its traceback.
+    """
+    try:
+        yield
+    except NetSessionError:
+        raise
+    except Exception as error:
+        failure = translate(error, timeout)
+        if failure is None:
+            raise
+        raise NetSessionError(failure.code, failure.name, operation=operation, server=server,
+                              detail=failure.detail) from None

@@ -12,18 +12,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ._accounts import AccountName, check_account, kerberos_realm
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_MORE_DATA, ERROR_NETNAME_DELETED, ERROR_SEM_TIMEOUT, NERR_SUCCESS,
-    RPC_S_PROTOCOL_ERROR, SEC_E_NO_CREDENTIALS, NetSessionError, missing_library, status_name,
+    RPC_S_PROTOCOL_ERROR, SEC_E_NO_CREDENTIALS, Failure, NetSessionError, failures_as, status_name,
 )
 from ._own_session import OwnSession
 from ._transport import SessionTransport
 
-IMPACKET_IMPORT_ERROR = None
+LIBRARY = 'impacket'
+LIBRARY_IMPORT_ERROR: ImportError | None = None
 try:
     from impacket import nt_errors, smb as smb1, smb3, system_errors
     from impacket.dcerpc.v5 import srvs, transport as rpc_transport
@@ -39,8 +40,8 @@ try:
 
     from ._rpc import TransceivePipe, decode_session_enum
     from ._smb_kerberos import TicketCacheError, service_ticket
-except ImportError as import_error:  # reported by SmbTransport.connect, only when SMB is chosen
-    IMPACKET_IMPORT_ERROR = import_error
+except ImportError as import_error:  # reported by the factory (_tasks), only when SMB is chosen
+    LIBRARY_IMPORT_ERROR = import_error
 
 __all__ = ['SmbTransport']
 
@@ -86,40 +87,35 @@ def _code_name(code: int) -> str | None:
     return name
 
 
-@contextlib.contextmanager
-def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
-    """Turn whatever impacket or the socket raises into one NetSessionError."""
-    try:
-        yield
-    except NetSessionError:
-        raise
-    except KerberosError as error:
+def _failures_as(operation: str, server: str, timeout: int) -> contextlib.AbstractContextManager[None]:
+    """What impacket or the socket raises in the block becomes one NetSessionError."""
+    return failures_as(_failure, operation, server, timeout)
+
+
+def _failure(error: Exception, timeout: int) -> Failure | None:
+    """The code for an exception of impacket or the socket; None for any other."""
+    if isinstance(error, KerberosError):
         code = int(error.getErrorCode())  # an ASN.1 integer in the KRB-ERROR: make it plain
         name, meaning = krb5_constants.ERROR_MESSAGES.get(code, ('KRB_ERROR', 'unknown error'))
-        raise NetSessionError(code, name, operation=operation, server=server,
-                              detail=f"Kerberos: {meaning} (RFC 4120 7.5.9)") from None
-    except (SessionError, smb3.SessionError, smb1.SessionError) as error:
+        return Failure(code, name, f"Kerberos: {meaning} (RFC 4120 7.5.9)")
+    if isinstance(error, (SessionError, smb3.SessionError, smb1.SessionError)):
         # smbconnection wraps the SMB 2/3 and SMB 1 errors; called directly, those raise their own.
         code = error.getErrorCode() if isinstance(error, SessionError) else error.get_error_code()
-        raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
-    except DCERPCException as error:
+        return Failure(code, _code_name(code))
+    if isinstance(error, DCERPCException):
         code = error.get_error_code()
         if code is None:
-            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
-                                  detail=str(error.error_string or error)) from None
-        raise NetSessionError(code, _code_name(code), operation=operation, server=server) from None
-    except _Undecodable as error:
-        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
-                              detail=f"undecodable answer ({error})") from None
-    except (NetBIOSTimeout, NetBIOSError, OSError) as error:
+            return Failure(RPC_S_PROTOCOL_ERROR, None, str(error.error_string or error))
+        return Failure(code, _code_name(code))
+    if isinstance(error, _Undecodable):
+        return Failure(RPC_S_PROTOCOL_ERROR, None, f"undecodable answer ({error})")
+    if isinstance(error, (NetBIOSTimeout, NetBIOSError, OSError)):
         code, detail = _network_failure(error, timeout)
-        raise NetSessionError(code, None, operation=operation, server=server, detail=detail) from None
-    except Exception as error:
-        if type(error) is Exception and error.args == ('No answer!',):
-            # impacket's SMB negotiation: the server dropped the connection (twice) unanswered.
-            raise NetSessionError(ERROR_NETNAME_DELETED, None, operation=operation, server=server,
-                                  detail='connection lost (no answer to the SMB negotiation)') from None
-        raise  # not the server's doing: execute() reports it as the collection's, with its traceback
+        return Failure(code, None, detail)
+    if type(error) is Exception and error.args == ('No answer!',):
+        # impacket's SMB negotiation: the server dropped the connection (twice) unanswered.
+        return Failure(ERROR_NETNAME_DELETED, None, 'connection lost (no answer to the SMB negotiation)')
+    return None
 
 
 def _network_failure(error: BaseException, timeout: int) -> tuple[int, str]:
@@ -144,16 +140,13 @@ class SmbTransport(SessionTransport):
     backend = 'smb'
 
     def __init__(self, server: str, timeout: int, smb: Any, pipe: Any, own: OwnSession) -> None:
-        self.server = server
-        self._timeout = timeout
+        super().__init__(server, timeout)
         self._smb = smb
         self._pipe = pipe
         self._own = own
 
     @classmethod
     def connect(cls, params: Mapping[str, Any]) -> SmbTransport:
-        if IMPACKET_IMPORT_ERROR is not None:
-            raise missing_library('smb', 'impacket', IMPACKET_IMPORT_ERROR)
         server, timeout = params['server'], params['connect_timeout']
         account = _logon_account(params)
         kerberos = params['auth'] == 'kerberos'

@@ -11,12 +11,18 @@ that was chosen), runs the operations and shapes the module's result.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ._errors import missing_library
 
 from ._operations import close_pairs, list_sessions
 from ._options import check_connection, check_delete_options, check_info_options
 from ._selection import Selection, one_call_username, select_pairs
 from ._transport import SessionTransport
+
+if TYPE_CHECKING:  # the transports import their libraries: only the chosen one is imported
+    from ._smb import SmbTransport
+    from ._winrm import WinrmTransport
 
 __all__ = ['open_transport', 'netsession_info', 'netsession_delete']
 
@@ -26,13 +32,19 @@ def open_transport(params: Mapping[str, Any]) -> SessionTransport:
 
     The transport's library is imported only here, for the backend that was chosen.
     """
+    chosen: Any
+    transport: type[SmbTransport] | type[WinrmTransport]
     if params['backend'] == 'winrm':
-        from ._winrm import WinrmTransport
-        return WinrmTransport.connect(params)
-    # 'auto' reaching a module means SMB: the action plugins resolve it by the host's
-    # connection before (see plugin_utils/_controller.py).
-    from ._smb import SmbTransport
-    return SmbTransport.connect(params)
+        from . import _winrm as chosen
+        transport = chosen.WinrmTransport
+    else:
+        # 'auto' reaching a module means SMB: the action plugins resolve it by the host's
+        # connection before (see plugin_utils/_controller.py).
+        from . import _smb as chosen
+        transport = chosen.SmbTransport
+    if chosen.LIBRARY_IMPORT_ERROR is not None:
+        raise missing_library(transport.backend, chosen.LIBRARY, chosen.LIBRARY_IMPORT_ERROR)
+    return transport.connect(params)
 
 
 def _result_base(transport: SessionTransport, level: int) -> dict[str, Any]:

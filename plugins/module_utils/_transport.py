@@ -22,9 +22,14 @@ class SessionTransport(abc.ABC):
     """Moves session calls to one server. Raises NetSessionError, never a library's exception."""
 
     backend: str
-    server: str
     served_levels: frozenset[int] | None = None
     """The info levels the server is known to answer, when it identified itself; else None."""
+
+    def __init__(self, server: str, timeout: int) -> None:
+        self.server = server
+        """The server as the task named it (for results and messages)."""
+        self._timeout = timeout
+        """Seconds to wait for an answer, for failures to say how long was waited."""
 
     @abc.abstractmethod
     def enumerate(self, level: int, unc_client: str | None,

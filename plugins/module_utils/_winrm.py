@@ -18,18 +18,19 @@ import contextlib
 import json
 import re
 from xml.etree import ElementTree
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ._errors import (
     ERROR_BAD_NETPATH, ERROR_INVALID_PARAMETER, ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED,
     ERROR_NOT_SUPPORTED, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED,
-    SEC_E_NO_CREDENTIALS, NetSessionError, missing_library,
+    SEC_E_NO_CREDENTIALS, Failure, NetSessionError, failures_as,
 )
 from ._transport import SessionTransport
 from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 
-PYWINRM_IMPORT_ERROR = None
+LIBRARY = 'pywinrm'
+LIBRARY_IMPORT_ERROR: ImportError | None = None
 try:
     import requests
     from urllib3.exceptions import NewConnectionError
@@ -39,8 +40,8 @@ try:
     )
     from winrm.protocol import Protocol
     from winrm.vendor.requests_kerberos.exceptions import KerberosExchangeError
-except ImportError as import_error:  # reported by WinrmTransport.connect, only when WinRM is chosen
-    PYWINRM_IMPORT_ERROR = import_error
+except ImportError as import_error:  # reported by the factory (_tasks), only when WinRM is chosen
+    LIBRARY_IMPORT_ERROR = import_error
 
 __all__ = ['WinrmTransport']
 
@@ -80,50 +81,41 @@ def clixml_message(stderr: bytes) -> str:
     return re.sub(r'_x000D__x000A_', '\n', ''.join(texts)).strip()
 
 
-@contextlib.contextmanager
-def _failures_as(operation: str, server: str, timeout: int) -> Iterator[None]:
-    """Turn whatever pywinrm or requests raises into one NetSessionError."""
-    try:
-        yield
-    except NetSessionError:
-        raise
-    except InvalidCredentialsError as error:
+def _failures_as(operation: str, server: str, timeout: int) -> contextlib.AbstractContextManager[None]:
+    """What pywinrm or requests raises in the block becomes one NetSessionError."""
+    return failures_as(_failure, operation, server, timeout)
+
+
+def _failure(error: Exception, timeout: int) -> Failure | None:
+    """The code for an exception of pywinrm or requests; None for any other."""
+    if isinstance(error, InvalidCredentialsError):
         if str(error) == _CREDENTIALS_REJECTED:  # the server's 401, not a local complaint
-            raise NetSessionError(ERROR_LOGON_FAILURE, None, operation=operation, server=server,
-                                  detail='the WinRM service refused the credentials') from None
-        raise NetSessionError(ERROR_INVALID_PARAMETER, None, operation=operation, server=server,
-                              detail=f"pywinrm: {error}") from None
-    except KerberosExchangeError as error:
+            return Failure(ERROR_LOGON_FAILURE, None, 'the WinRM service refused the credentials')
+        return Failure(ERROR_INVALID_PARAMETER, None, f"pywinrm: {error}")
+    if isinstance(error, KerberosExchangeError):
         # The GSSAPI major status says what Windows' SSPI would: no ticket to use, or a refusal.
         text = str(error)
         code = SEC_E_NO_CREDENTIALS if 'No credentials were supplied' in text else SEC_E_LOGON_DENIED
-        raise NetSessionError(code, None, operation=operation, server=server,
-                              detail=f"Kerberos: {text}") from None
-    except WSManFaultError as error:
-        code = error.wsman_fault_code or error.wmierror_code or error.code
-        raise NetSessionError(code, 'WSMAN_FAULT', operation=operation, server=server,
-                              detail=error.reason) from None
-    except WinRMTransportError as error:
-        raise NetSessionError(error.code, f'HTTP_{error.code}', operation=operation, server=server,
-                              detail='the WinRM service answered with an HTTP error') from None
-    except (TimeoutError, WinRMOperationTimeoutError, requests.exceptions.Timeout):
-        raise NetSessionError(ERROR_SEM_TIMEOUT, None, operation=operation, server=server,
-                              detail=f"no answer within the WinRM timeouts ({timeout} s)") from None
-    except requests.exceptions.SSLError:
-        raise NetSessionError(SEC_E_UNTRUSTED_ROOT, 'SEC_E_UNTRUSTED_ROOT', operation=operation,
-                              server=server, detail='the server certificate could not be verified '
-                              '(winrm_ca_trust_path, or winrm_server_cert_validation=ignore)') from None
-    except requests.exceptions.ConnectionError as error:
+        return Failure(code, None, f"Kerberos: {text}")
+    if isinstance(error, WSManFaultError):
+        return Failure(error.wsman_fault_code or error.wmierror_code or error.code, 'WSMAN_FAULT',
+                       error.reason)
+    if isinstance(error, WinRMTransportError):
+        return Failure(error.code, f'HTTP_{error.code}', 'the WinRM service answered with an HTTP error')
+    if isinstance(error, (TimeoutError, WinRMOperationTimeoutError, requests.exceptions.Timeout)):
+        return Failure(ERROR_SEM_TIMEOUT, None, f"no answer within the WinRM timeouts ({timeout} s)")
+    if isinstance(error, requests.exceptions.SSLError):
+        return Failure(SEC_E_UNTRUSTED_ROOT, 'SEC_E_UNTRUSTED_ROOT', 'the server certificate could not '
+                       'be verified (winrm_ca_trust_path, or winrm_server_cert_validation=ignore)')
+    if isinstance(error, requests.exceptions.ConnectionError):
         if not _never_connected(error):  # the same code as a lost SMB connection
-            raise NetSessionError(ERROR_NETNAME_DELETED, None, operation=operation, server=server,
-                                  detail='the WinRM service dropped the connection') from None
-        raise NetSessionError(ERROR_BAD_NETPATH, None, operation=operation, server=server,
-                              detail='could not connect to the WinRM service') from None
-    except WinRMError as error:
+            return Failure(ERROR_NETNAME_DELETED, None, 'the WinRM service dropped the connection')
+        return Failure(ERROR_BAD_NETPATH, None, 'could not connect to the WinRM service')
+    if isinstance(error, WinRMError):
         # pywinrm's own refusals (a missing Kerberos or CredSSP library, an encryption it cannot
         # do): not the server's answer, and not a logon failure. Its message says which.
-        raise NetSessionError(ERROR_NOT_SUPPORTED, None, operation=operation, server=server,
-                              detail=f"pywinrm: {error}") from None
+        return Failure(ERROR_NOT_SUPPORTED, None, f"pywinrm: {error}")
+    return None
 
 
 def _never_connected(error: BaseException) -> bool:
@@ -169,15 +161,12 @@ class WinrmTransport(SessionTransport):
     backend = 'winrm'
 
     def __init__(self, server: str, timeout: int, protocol: Any, shell_id: str) -> None:
-        self.server = server
-        self._timeout = timeout
+        super().__init__(server, timeout)
         self._protocol = protocol
         self._shell_id = shell_id
 
     @classmethod
     def connect(cls, params: Mapping[str, Any]) -> WinrmTransport:
-        if PYWINRM_IMPORT_ERROR is not None:
-            raise missing_library('winrm', 'pywinrm', PYWINRM_IMPORT_ERROR)
         server = params['server']
         scheme = params['winrm_scheme']
         port = params['winrm_port'] or (5986 if scheme == 'https' else 5985)

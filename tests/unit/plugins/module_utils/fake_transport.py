@@ -43,7 +43,7 @@ class FakeTransport(SessionTransport):
     def __init__(self, sessions: list[dict[str, Any]], *, own: OwnSession | None = None,
                  refuse: dict[Any, int | Callable[..., int | None]] | None = None,
                  served_levels: frozenset[int] | None = None, samba_like: bool = False) -> None:
-        self.server = 'fs.example'
+        super().__init__('fs.example', 5)
         self.sessions = list(sessions)
         self._own = own
         self.refuse = dict(refuse or {})
