@@ -8,6 +8,9 @@ COLLECTIONS := build/collections
 LINK := $(COLLECTIONS)/ansible_collections/lanman/server
 SANITY_ROOT := build/sanity/ansible_collections/lanman/server
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+# Ansible's own home (temp files, caches, default install paths) in build/, not ~/.ansible:
+# make demo and make test leave nothing in the user's home.
+export ANSIBLE_HOME := $(CURDIR)/build/ansible-home
 
 .PHONY: setup system-packages demo test unit static lab e2e windows shim molecule changelog docs lint sanity build clean bench
 
@@ -68,9 +71,13 @@ shim:
 	$(BIN)/python -m pytest tests/shim -q
 
 # Each role's Molecule scenario starts its own Samba lab (tests/molecule) and stops it again.
+# Molecule's working files go to build/, not ~/.ansible/tmp; the scenarios' prerun is off so
+# nothing installs the collection into ~/.ansible (see their molecule.yml).
 molecule:
 	for role in session_report session_drain; do \
-	  (cd roles/$$role && PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/molecule test) || exit 1; \
+	  (cd roles/$$role && PATH=$(CURDIR)/$(BIN):$$PATH \
+	    MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/build/molecule/$$role-ephemeral \
+	    $(CURDIR)/$(BIN)/molecule test) || exit 1; \
 	done
 
 changelog:
@@ -89,13 +96,16 @@ lint:
 # ansible-test needs the collection in a real ansible_collections/lanman/server folder, with
 # a git repository of its own (build/ is ignored by ours, so it would see no files).
 # Its sanity venvs bootstrap pip from a host we cannot reach: see tests/sanity/get_pip_standin.py.
+# ansible-test keeps its venvs and caches under ~/.ansible/test: a home in build/ keeps them
+# (and the pip stand-in) out of the user's home.
+SANITY_HOME := $(CURDIR)/build/sanity-home
 sanity: setup
-	mkdir -p $(HOME)/.ansible/test/cache
-	cp tests/sanity/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	mkdir -p $(SANITY_HOME)/.ansible/test/cache
+	cp tests/sanity/get_pip_standin.py $(SANITY_HOME)/.ansible/test/cache/get_pip_24_2.py
 	rm -rf build/sanity && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
 	cd $(SANITY_ROOT) && git init -q && git add -A
-	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --venv --requirements \
+	cd $(SANITY_ROOT) && HOME=$(SANITY_HOME) $(CURDIR)/$(BIN)/ansible-test sanity --venv --requirements \
 	  --python $$($(CURDIR)/$(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 build: setup

@@ -2,9 +2,9 @@
 
 Each ``SambaServer`` owns one directory holding its ``smb.conf``, its databases (passdb, group
 mapping, secrets, locks), its pid files, its log and the ``[data]`` share.  The recipe and the
-measured facts behind it are in ``/work/shared/design/samba-lab.md``.
+measured facts behind it are in ``docs/dev/labs.md``.
 
-Rights on a standalone Samba (see samba-lab.md, "Rights on Samba"):
+Rights on a standalone Samba (docs/dev/labs.md):
 
 * NetrSessionEnum needs ``BUILTIN\\Administrators`` (S-1-5-32-544) in the caller's token;
 * NetrSessionDel needs uid 0 or ``Domain Admins`` (``<local SID>-512``).
@@ -14,6 +14,16 @@ mapped to ``Domain Admins`` (which is also made a member of ``BUILTIN\\Administr
 mapped to ``BUILTIN\\Administrators`` only.  The group mapping lives in the server's own state
 directory, so it is per server; Unix group *membership* is system-wide, which is why the groups
 are per server and why ``add_user`` sets the membership of both groups exactly, every time.
+
+What a server adds to the system it takes away again (``stop()``, or the atexit hook):
+
+* its two groups, when it stops (only groups it created, or stale ones no running server uses);
+* the Unix users, once no server needs them any more.  Users are shared: between the servers of
+  one process, and between concurrent processes (test runs, the CLI lab) that pick the same
+  names.  Each process that uses a user holds a shared ``flock`` on ``_USER_DIR/<name>.lock``
+  until its last server using it stops; whoever then gets the lock exclusively was the last
+  user anywhere and deletes the account, if the lab created it (``LAB_USER_COMMENT`` in its
+  GECOS field).  An account that existed before, not made by the lab, is never deleted.
 
 Only loopback addresses are accepted: traffic to any other address would leave the machine.
 """
@@ -42,6 +52,7 @@ from types import TracebackType
 from typing import Literal
 
 __all__ = [
+    "LAB_USER_COMMENT",
     "ROLES",
     "Role",
     "SHARE_NAME",
@@ -53,6 +64,7 @@ __all__ = [
     "require_loopback",
     "signal_all",
     "stop_server_at",
+    "users_in_use",
     "wait_gone",
 ]
 
@@ -80,6 +92,12 @@ _USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Well-known SIDs and RIDs ([MS-DTYP] 2.4.2.4): BUILTIN\Administrators and Domain Admins.
 _BUILTIN_ADMINISTRATORS_SID = "S-1-5-32-544"
 _DOMAIN_ADMINS_RID = 512
+# The GECOS field of the Unix accounts the lab creates: only such accounts are ever deleted.
+LAB_USER_COMMENT = "tests.lab Samba lab user"
+# Exit codes of shadow's tools (useradd(8), groupadd(8), userdel(8), groupdel(8)).
+_EXIT_NAME_IN_USE = 9
+_EXIT_NO_SUCH_NAME = 6
+_EXIT_USER_BUSY = 8
 
 
 class SambaError(RuntimeError):
@@ -232,13 +250,22 @@ def _require_searchable(directory: Path) -> None:
                              "by others (pytest's tmp_path is not); leave base_dir unset for a temp dir")
 
 
-def _run(argv: list[str], stdin: str | None = None, ok_codes: tuple[int, ...] = (0,)) -> str:
+def _call(argv: list[str], stdin: str | None = None,
+          ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     """Run a Samba or shadow tool; raise ``SambaError`` with its output if it fails."""
     # shadow's tools wait up to 15 s for the /etc/passwd and /etc/group locks of a concurrent run
-    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise SambaError(f"{' '.join(argv)} did not finish within {exc.timeout} s") from exc
     if result.returncode not in ok_codes:
         raise SambaError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr or result.stdout}")
-    return result.stdout
+    return result
+
+
+def _run(argv: list[str], stdin: str | None = None, ok_codes: tuple[int, ...] = (0,)) -> str:
+    """Run a Samba or shadow tool and return its output; raise ``SambaError`` if it fails."""
+    return _call(argv, stdin, ok_codes).stdout
 
 
 def _port_accepts(address: str, port: int) -> bool:
@@ -249,6 +276,112 @@ def _port_accepts(address: str, port: int) -> bool:
         return False
 
 
+# ---- Unix accounts: shared between servers and processes, deleted by the last one --------------
+
+# One lock file per lab user name.  Every process that uses the user holds a shared flock on it;
+# the kernel drops the locks of a process that dies, however it dies.
+_USER_DIR = Path(tempfile.gettempdir()) / "samba-lab-users"
+_USER_LOCK_TIMEOUT = 90.0  # a deleting process holds the lock for one userdel (bounded by _call)
+_accounts_lock = threading.RLock()
+_user_locks: dict[str, int] = {}  # user name -> open file descriptor holding a shared flock
+_user_servers: dict[str, set[SambaServer]] = {}  # user name -> servers of this process using it
+_group_owners: dict[str, SambaServer] = {}  # group name -> the server of this process that owns it
+# Servers that hold users or groups and were not stopped: the atexit hook stops them too.
+_holding: set[SambaServer] = set()
+
+
+def users_in_use() -> set[str]:
+    """The lab users that servers of this process use (added and not stopped yet)."""
+    with _accounts_lock:
+        return set(_user_servers)
+
+
+def _user_lock_path(name: str) -> Path:
+    return _USER_DIR / f"{name}.lock"
+
+
+def _lock_user(name: str) -> int:
+    """Take a shared lock on ``name``'s lock file (bounded wait); return its descriptor."""
+    path = _user_lock_path(name)
+    deadline = time.monotonic() + _USER_LOCK_TIMEOUT
+    while True:
+        _USER_DIR.mkdir(mode=0o755, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the last user of the directory removed it in between
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process is deleting the user right now
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise SambaError(f"lab user {name}: {path} stayed locked for {_USER_LOCK_TIMEOUT} s") from None
+            time.sleep(_POLL_SECONDS / 2)
+            continue
+        # The process that deleted the user also removed the file we may have opened before:
+        # a lock on that file protects nothing, so lock the one now at the path.
+        if _is_at(fd, path):
+            return fd
+        os.close(fd)
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the file at ``path`` (not removed or replaced)."""
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _delete_user(name: str, busy_timeout: float = 5.0) -> str | None:
+    """userdel ``name``; return a problem to report, or None (also if it is gone already)."""
+    deadline = time.monotonic() + busy_timeout
+    try:
+        while True:
+            # exit 6: deleted in the meantime.  Exit 8: a process still runs as the user: a
+            # server process not yet reaped, or a lab server of a process that does not take
+            # these locks; wait a little for the first, give up on the second.
+            done = _call(["userdel", name], ok_codes=(0, _EXIT_NO_SUCH_NAME, _EXIT_USER_BUSY))
+            if done.returncode != _EXIT_USER_BUSY:
+                return None
+            if time.monotonic() >= deadline:
+                return f"lab user {name} is left: {done.stderr.strip()}"
+            time.sleep(_POLL_SECONDS)
+    except SambaError as exc:
+        return str(exc)
+
+
+def _unlock_user(name: str, fd: int) -> str | None:
+    """Give up this process's hold on ``name``; delete the account if nobody else holds it.
+
+    Returns a problem to report, or None.  Called with ``_accounts_lock`` held.
+    """
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # another process still uses the user: the last one deletes it
+        if not _is_at(fd, _user_lock_path(name)):
+            return None  # another process gave it up at the same time and did the deleting
+        problem = None
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            entry = None
+        if entry is not None and entry.pw_gecos == LAB_USER_COMMENT:
+            problem = _delete_user(name)
+        _user_lock_path(name).unlink(missing_ok=True)  # still locked: no one else has it open
+        try:
+            _USER_DIR.rmdir()
+        except OSError:
+            pass  # not empty: other users are still held
+        return problem
+    finally:
+        os.close(fd)
+
+
 class SambaServer:
     """One throwaway ``smbd`` listening on ``address:port`` (loopback only).
 
@@ -257,6 +390,8 @@ class SambaServer:
 
     Use as a context manager (``with SambaServer(...) as server:``), or call ``start()`` and
     ``stop()``; an atexit hook stops servers that are still running when the process exits.
+    ``stop()`` also deletes the server's Unix groups and the users no other server still needs
+    (see the module docstring), so a stopped server cannot be started again.
     """
 
     def __init__(
@@ -276,6 +411,8 @@ class SambaServer:
             raise SambaError(f"{self.base_dir} is not empty: a lab server needs a fresh directory")
         self.extra_global = dict(extra_global or {})
         self._groups_mapped = False
+        self._owned_groups: list[str] = []  # groups this server deletes when it stops
+        self._users: set[str] = set()  # users added to this server (held until it stops)
         # Per-server Unix groups (see module docstring).  A name identifies the listening
         # socket, which only one running server can hold at a time.
         octets = self.address.split(".")
@@ -346,11 +483,13 @@ class SambaServer:
             raise ValueError(f"user name {name!r} is not a valid Unix account name")
         if role not in ROLES:
             raise ValueError(f"role {role!r} is not one of {ROLES}")
+        self._hold_user(name)
         try:
             pwd.getpwnam(name)
         except KeyError:
             # exit 9 (name in use): a concurrent test run created it in the meantime
-            _run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", name], ok_codes=(0, 9))
+            _run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-c", LAB_USER_COMMENT, name],
+                 ok_codes=(0, _EXIT_NAME_IN_USE))
         self._map_groups()
         self._set_member(self.admin_group, name, role == "admin")
         self._set_member(self.operator_group, name, role == "operator")
@@ -362,7 +501,7 @@ class SambaServer:
         if self._groups_mapped:
             return
         for group in (self.admin_group, self.operator_group):
-            _run(["groupadd", "-f", group])
+            self._add_group(group)
         net = ["net", "-s", str(self.conf_path)]
         # "SID for domain X is: S-1-5-21-..."; the first call also creates the SID.
         local_sid = _run([*net, "getlocalsid"]).split()[-1]
@@ -372,6 +511,59 @@ class SambaServer:
               f"unixgroup={self.operator_group}", "type=builtin", "ntgroup=Administrators"])
         _run([*net, "groupmap", "addmem", _BUILTIN_ADMINISTRATORS_SID, f"{local_sid}-{_DOMAIN_ADMINS_RID}"])
         self._groups_mapped = True
+
+    def _add_group(self, group: str) -> None:
+        """Create ``group``, or take over a stale one; note it as this server's if so.
+
+        A group that exists already is another server's while that server listens on this
+        address and port (this one cannot start then anyway) or is not stopped yet in this
+        process; otherwise it is left over from a process that died, and this server removes
+        it when it stops.
+        """
+        with _accounts_lock:
+            _holding.add(self)
+            created = _call(["groupadd", group], ok_codes=(0, _EXIT_NAME_IN_USE)).returncode == 0
+            owner = _group_owners.get(group)
+            listener_is_another = not self.is_running() and _port_accepts(self.address, self.port)
+            if created or (owner in (None, self) and not listener_is_another):
+                _group_owners[group] = self
+                if group not in self._owned_groups:
+                    self._owned_groups.append(group)
+
+    def _hold_user(self, name: str) -> None:
+        """Note that this server uses ``name``; the first server of the process locks it."""
+        with _accounts_lock:
+            if name not in _user_locks:
+                _user_locks[name] = _lock_user(name)
+            _user_servers.setdefault(name, set()).add(self)
+            self._users.add(name)
+            _holding.add(self)
+
+    def _release_accounts(self) -> list[str]:
+        """Delete this server's groups and the users no server needs any more; return problems."""
+        problems = []
+        with _accounts_lock:
+            for group in self._owned_groups:
+                if _group_owners.get(group) is self:
+                    del _group_owners[group]
+                    try:
+                        _call(["groupdel", group], ok_codes=(0, _EXIT_NO_SUCH_NAME))
+                    except SambaError as exc:
+                        problems.append(str(exc))
+            self._owned_groups.clear()
+            self._groups_mapped = False
+            for name in sorted(self._users):
+                servers = _user_servers.get(name, set())
+                servers.discard(self)
+                if not servers:
+                    _user_servers.pop(name, None)
+                    fd = _user_locks.pop(name, None)
+                    problem = _unlock_user(name, fd) if fd is not None else None
+                    if problem:
+                        problems.append(problem)
+            self._users.clear()
+            _holding.discard(self)
+        return problems
 
     @staticmethod
     def _set_member(group: str, user: str, member: bool) -> None:
@@ -412,13 +604,21 @@ class SambaServer:
         return find_processes(_uses_conf(str(self.conf_path)))
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop every process of this server; idempotent.  Deletes a directory it created."""
+        """Stop every process of this server; idempotent.  Deletes a directory it created, its
+        Unix groups and the users that no other server still uses (see the module docstring)."""
         try:
             stop_server_at(self.base_dir, timeout)
-        finally:
+        except BaseException:
             _running.discard(self)
+            for problem in self._release_accounts():  # the first error is the one to raise
+                print(f"tests.lab: {problem}", file=sys.stderr)
+            raise
+        _running.discard(self)
+        problems = self._release_accounts()
         if self._owns_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+        if problems:
+            raise SambaError(f"{self!r} stopped, but: {'; '.join(problems)}")
 
     def kill(self) -> None:
         """SIGKILL every process of this server at once (for tests of a server dying mid-run)."""
@@ -444,13 +644,14 @@ class SambaServer:
 
 
 # Servers started and not yet stopped in this process: the atexit safety net stops them even if
-# a test forgot to (it cannot help against SIGKILL of the test process).
+# a test forgot to (it cannot help against SIGKILL of the test process), and removes the groups
+# and users of servers that were set up but never started or stopped (``_holding``).
 _running: set[SambaServer] = set()
 
 
 @atexit.register
 def _stop_leftovers() -> None:
-    for server in list(_running):
+    for server in list(_running | _holding):
         try:
             server.stop()
         except SambaError as exc:

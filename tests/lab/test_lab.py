@@ -5,8 +5,10 @@ Needs root (smbd on port 445, Unix accounts) and Samba installed; skipped otherw
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -23,7 +25,8 @@ from impacket.dcerpc.v5.rpcrt import DCERPC_v5, DCERPCException
 
 from .__main__ import PLAIN_USERS, SESSION_MIX
 from .holder import HolderError, SessionHolder, SessionSpec
-from .samba import SambaError, SambaServer, allocate_server_address, cmdline, find_processes
+from .samba import (LAB_USER_COMMENT, SambaError, SambaServer, allocate_server_address, cmdline,
+                    find_processes, users_in_use)
 
 if os.geteuid() != 0 or shutil.which("smbd") is None:
     pytest.skip("the Samba lab needs root and smbd", allow_module_level=True)
@@ -99,6 +102,50 @@ def error_code(excinfo: pytest.ExceptionInfo[DCERPCException]) -> int | None:
     return excinfo.value.get_error_code()
 
 
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def assert_user_gone(name: str) -> None:
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)
+
+
+def assert_group_gone(name: str) -> None:
+    with pytest.raises(KeyError):
+        grp.getgrnam(name)
+
+
+def server_groups(address: str, port: int = 445) -> list[str]:
+    """The Unix groups of the lab server on ``address:port`` (see samba.py)."""
+    octets = address.split(".")
+    return [f"smblab_{octets[2]}_{octets[3]}_{port}_{kind}" for kind in ("admins", "operators")]
+
+
+def not_made_by_the_lab(names: tuple[str, ...]) -> set[str]:
+    """The accounts among ``names`` that exist and were not created by the lab: it keeps them."""
+    kept = set()
+    for name in names:
+        try:
+            if pwd.getpwnam(name).pw_gecos != LAB_USER_COMMENT:
+                kept.add(name)
+        except KeyError:
+            pass
+    return kept
+
+
 # ---- SambaServer -----------------------------------------------------------------------------
 
 def test_stop_leaves_no_process_and_removes_its_directory() -> None:
@@ -127,6 +174,122 @@ def test_a_given_directory_must_be_reachable_and_is_kept(tmp_path: Path, open_di
     with SambaServer(allocate_server_address(), base_dir=open_dir / "samba"):
         pass
     assert (open_dir / "samba" / "smb.conf").exists(), "a given directory is left for the caller"
+
+
+# ---- nothing left behind: Unix groups and users ------------------------------------------------
+# These come before the first test that uses the module's ``server`` fixture: while it runs, this
+# process holds its users (labadmin, alice, bob, carol, ...), which nothing may delete then.
+
+def test_stop_removes_its_groups_and_the_users_it_created() -> None:
+    names = ("labgone_admin", "labgone_user")
+    assert not_made_by_the_lab(names) == set(), "accounts the lab did not create would be kept"
+    server = SambaServer(allocate_server_address())
+    server.add_user(names[0], PASSWORD, "admin")
+    with server:
+        server.add_user(names[1], PASSWORD, "user")
+        assert [pwd.getpwnam(name).pw_gecos for name in names] == [LAB_USER_COMMENT] * 2
+        assert names[0] in grp.getgrnam(server.admin_group).gr_mem
+        assert server_groups(server.address) == [server.admin_group, server.operator_group]
+        with srvsvc(server.address, names[0]) as dce:  # a session: smbd runs as the user for it
+            level1(dce)
+    for group in (server.admin_group, server.operator_group):
+        assert_group_gone(group)
+    for name in names:
+        assert_user_gone(name)
+    assert not users_in_use() & set(names)
+    server.stop()  # idempotent: nothing left to remove
+
+
+def test_a_server_that_never_started_removes_them_too() -> None:
+    server = SambaServer(allocate_server_address())
+    server.add_user("labgone_idle", PASSWORD, "operator")
+    assert group_exists(server.operator_group) and user_exists("labgone_idle")
+    server.stop()
+    assert_group_gone(server.admin_group)
+    assert_group_gone(server.operator_group)
+    assert_user_gone("labgone_idle")
+
+
+def test_a_user_stays_while_another_server_of_the_process_uses_it() -> None:
+    first = SambaServer(allocate_server_address())
+    second = SambaServer(allocate_server_address())
+    for samba in (first, second):
+        samba.add_user("labshared", PASSWORD, "admin")
+    with second:
+        with first:
+            pass
+        assert_group_gone(first.admin_group)
+        assert user_exists("labshared") and "labshared" in users_in_use()
+        assert "labshared" in grp.getgrnam(second.admin_group).gr_mem
+        with srvsvc(second.address, "labshared") as dce:
+            level1(dce)
+    assert_group_gone(second.admin_group)
+    assert_user_gone("labshared")
+
+
+def test_an_account_the_lab_did_not_create_is_kept() -> None:
+    subprocess.run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-c", "not the lab's", "labkept"],
+                   check=True, timeout=60)
+    try:
+        with SambaServer(allocate_server_address()) as samba:
+            samba.add_user("labkept", PASSWORD, "admin")
+        assert_group_gone(samba.admin_group)
+        assert pwd.getpwnam("labkept").pw_gecos == "not the lab's"
+    finally:
+        subprocess.run(["userdel", "labkept"], check=True, timeout=60)
+
+
+_OTHER_PROCESS = """
+import sys
+from tests.lab.samba import SambaServer, allocate_server_address
+samba = SambaServer(allocate_server_address())
+samba.add_user(sys.argv[1], sys.argv[2], "user")
+print("added", flush=True)
+sys.stdin.read()
+samba.stop()
+"""
+
+
+def test_a_user_stays_while_another_process_uses_it() -> None:
+    """The process that created a user leaves it to a concurrent one that still uses it; that
+    one, the last, deletes it."""
+    mine = SambaServer(allocate_server_address())
+    mine.add_user("labcross", PASSWORD, "user")  # created here
+    other = subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS, "labcross", PASSWORD], cwd=REPO_ROOT,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        assert other.stdout.readline().strip() == "added"
+        mine.stop()
+        assert_group_gone(mine.admin_group)
+        assert user_exists("labcross"), "deleted while another process still uses it"
+    finally:
+        mine.stop()
+        other.stdin.close()
+        assert other.wait(timeout=60) == 0
+    assert_user_gone("labcross")
+
+
+def test_cli_lab_leaves_no_group_and_no_user_behind(open_dir: Path) -> None:
+    state_dir = open_dir / "lab"
+    first = allocate_server_address(2)
+    addresses = [first, first.rsplit(".", 1)[0] + f".{int(first.rsplit('.', 1)[1]) + 1}"]
+    groups = [group for address in addresses for group in server_groups(address)]
+    users = ("labcliadmin", *PLAIN_USERS)
+    # Accounts that were there before and not made by the lab stay, and so do the users that
+    # this process's own servers still use (none, when the tests run in the file's order).
+    kept = not_made_by_the_lab(users) | users_in_use()
+    try:
+        started = lab_cli("up", "--state-dir", str(state_dir), "--servers", "2", "--first-address", first,
+                          "--admin", f"labcliadmin:{PASSWORD}")
+        assert started.returncode == 0, started.stderr
+        assert all(group_exists(group) for group in groups)
+        assert all(user_exists(name) for name in users)
+    finally:
+        stopped = lab_cli("down", "--state-dir", str(state_dir))
+    assert stopped.returncode == 0, stopped.stderr
+    assert [group for group in groups if group_exists(group)] == []
+    assert [name for name in users if user_exists(name) != (name in kept)] == []
 
 
 def test_start_refuses_an_address_in_use(server: SambaServer) -> None:
@@ -245,3 +408,6 @@ def test_cli_up_and_down(open_dir: Path) -> None:
     assert stopped.returncode == 0, stopped.stderr
     assert find_processes(lambda argv: any(str(state_dir) in arg for arg in argv)) == []
     assert not (state_dir / "lab.json").exists()
+    for entry in lab["servers"]:
+        for group in server_groups(entry["address"], entry["port"]):
+            assert_group_gone(group)
