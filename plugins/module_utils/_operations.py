@@ -82,6 +82,7 @@ class CloseReport(NamedTuple):
     closed: list[dict[str, Any]]
     already_gone: list[dict[str, Any]]
 
+
 def close_pairs(transport: SessionTransport, selection: Selection, *, level: int, check_mode: bool,
                 one_call_username: str | None = None) -> CloseReport:
     """Close every selected pair (or, in check mode, only report them).
@@ -121,6 +122,7 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
         closed.extend(members)
     return CloseReport(closed, gone)
 
+
 def _close_user(transport: SessionTransport, selection: Selection, username: str,
                 level: int) -> CloseReport:
     """Every selected pair is the user's (see _selection.one_call_username): one call closes them all."""
@@ -136,6 +138,7 @@ def _close_user(transport: SessionTransport, selection: Selection, username: str
         error.partial = {'closed': [], 'already_gone': [], 'not_closed': members}
         raise
     return CloseReport(members, [])
+
 
 def _present(transport: SessionTransport, *, client: str | None, username: AccountName | None,
              level: int) -> bool:

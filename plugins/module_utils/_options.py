@@ -116,6 +116,7 @@ def type_errors(spec: Mapping[str, Any], args: Mapping[str, Any]) -> list[str]:
                               f"{_kind(wrong[0])}")
     return errors
 
+
 def _kind(value: Any) -> str:
     return 'dict' if isinstance(value, dict) else 'list'
 
@@ -123,6 +124,7 @@ def _kind(value: Any) -> str:
 def _is_host_name(name: str) -> bool:
     labels = name[:-1].split('.') if name.endswith('.') else name.split('.')
     return len(name) <= _HOST_NAME_MAX and all(_HOST_LABEL.match(label) for label in labels)
+
 
 def _split_host(option: str, value: str, allowed: str = _HOST_ALLOWED) -> str:
     """A host name or address, IPv6 brackets removed; OptionError if it is neither."""
@@ -136,6 +138,7 @@ def _split_host(option: str, value: str, allowed: str = _HOST_ALLOWED) -> str:
             return value
     raise OptionError(option, f"{value!r} is not an IP address or host name; allowed: {allowed}")
 
+
 def check_client(option: str, value: str) -> str:
     """Validate a client filter; return it without the optional leading ``\\\\``.
 
@@ -147,12 +150,14 @@ def check_client(option: str, value: str) -> str:
                 _HOST_ALLOWED + ', optionally with one leading \\\\')
     return name
 
+
 def check_server(option: str, value: str) -> str:
     """Validate the server to connect to; return it with IPv6 brackets removed."""
     if not value or not value.strip():
         raise OptionError(option, f"must not be empty; allowed: {_HOST_ALLOWED}")
     check_name_text(option, value, 'server')
     return _split_host(option, value)
+
 
 def check_host_name(option: str, value: str) -> str:
     """Validate a host's DNS name (for a Kerberos SPN): not blank, not an address."""
@@ -204,6 +209,7 @@ def check_connection(params: Mapping[str, Any]) -> dict[str, Any]:
         raise OptionError('kdc_host', "is only used with auth=kerberos")
     return _check_kerberos(params)
 
+
 def _check_kerberos(params: dict[str, Any]) -> dict[str, Any]:
     """Check the names Kerberos needs; return the parameters with them normalised."""
     if params['connection_username'] is not None:
@@ -223,6 +229,7 @@ def _check_kerberos(params: dict[str, Any]) -> dict[str, Any]:
                                                    "host name, for its service principal name "
                                                    "(for example fs1.example.com)") from None
     return params
+
 
 def _check_winrm(params: Mapping[str, Any]) -> None:
     transport = params['winrm_transport']

@@ -20,6 +20,7 @@ __all__ = ['OwnSession', 'hide_own_session']
 def _same_name(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.casefold() == b.casefold()
 
+
 class OwnSession(NamedTuple):
     """How the server may report the module's own SMB session.
 
@@ -42,6 +43,7 @@ class OwnSession(NamedTuple):
 
     def could_be(self, record: Mapping[str, Any]) -> bool:
         return client_key(record['client']) in self.clients and self.has_user(record['username'])
+
 
 def hide_own_session(records: list[dict[str, Any]],
                      own: OwnSession | None) -> tuple[list[dict[str, Any]], bool]:

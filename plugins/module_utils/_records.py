@@ -67,21 +67,26 @@ def levels_to_try(level: str | int, *, need_username: bool,
         return known or chain
     return [int(level)]
 
+
 def needs_same_right(level_a: int, level_b: int) -> bool:
     """Whether the server checks the same access right for both levels."""
     return (level_a in _ADMIN_LEVELS) == (level_b in _ADMIN_LEVELS)
 
+
 def level_has_username(level: int) -> bool:
     return 'username' in _LEVEL_KEYS[level]
+
 
 def _seconds(value: int | None) -> int | None:
     if value is None:
         return None
     return 0 if value == _UNDERFLOWED_SECONDS else int(value)
 
+
 def normalize_client(cname: str) -> str:
     """A client name as reported: no leading backslashes, no trailing NUL."""
     return cname.rstrip('\x00').lstrip('\\')
+
 
 def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
     """The collection's session record from one SESSION_INFO_<level> entry.
@@ -108,6 +113,7 @@ def make_record(level: int, info: Mapping[str, Any]) -> dict[str, Any]:
     }
     carried = _LEVEL_KEYS[level]
     return {key: (values[key] if key in carried else None) for key in SESSION_KEYS}
+
 
 def unc_client_name(client: str) -> str:
     """The ClientName argument of NetrSessionEnum / NetrSessionDel: ``\\\\`` + the name.

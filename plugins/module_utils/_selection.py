@@ -32,6 +32,7 @@ class Pair(NamedTuple):
     def of(cls, record: Mapping[str, Any]) -> Pair:
         return cls(record['client'], AccountName(record['username'], record['domain']).server_form)
 
+
 class Selection(NamedTuple):
     """What netsession_delete closes, and what it keeps although the filters matched it."""
 
@@ -39,6 +40,7 @@ class Selection(NamedTuple):
     kept_own: list[dict[str, Any]]
     kept_partial: list[dict[str, Any]]
     kept_unnamed: list[dict[str, Any]]
+
 
 def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None,
                  username: AccountName | None,
@@ -83,8 +85,9 @@ def select_pairs(records: Sequence[dict[str, Any]], *, client: str | None,
             to_close.append((pair, members))
     return Selection(to_close, kept_own, kept_partial, kept_unnamed)
 
+
 def one_call_username(selection: Selection, *, client: str | None, username: AccountName | None,
-               min_idle_seconds: int | None, own: OwnSession | None) -> str | None:
+                      min_idle_seconds: int | None, own: OwnSession | None) -> str | None:
     """The user name for one NetSessionDel(NULL, user) that closes what ``selection`` closes.
 
     [MS-SRVS] 3.1.4.6: with no client name the server closes every session of the user. That

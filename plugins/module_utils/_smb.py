@@ -112,8 +112,9 @@ def _failure(error: Exception, timeout: int) -> Failure | None:
     if isinstance(error, (NetBIOSTimeout, NetBIOSError, OSError)):
         code, detail = _network_failure(error, timeout)
         return Failure(code, None, detail)
-    if type(error) is Exception and error.args == ('No answer!',):
-        # impacket's SMB negotiation: the server dropped the connection (twice) unanswered.
+    if error.__class__ is Exception and error.args == ('No answer!',):
+        # impacket's SMB negotiation: the server dropped the connection (twice) unanswered. A
+        # plain Exception only: a subclass with those words would be something else.
         return Failure(ERROR_NETNAME_DELETED, None, 'connection lost (no answer to the SMB negotiation)')
     return None
 

@@ -96,12 +96,12 @@ def test_a_domain_user_is_closed_on_every_client_and_others_stay():
         expected = [Pair('c1', 'LAB\\user1'), Pair('c2', 'LAB\\user1')]
         if given == 'user1':  # bare: the other domain's user1 too, closed pair by pair
             assert pairs == expected + [Pair('c3', 'OTHER\\user1')]
-            assert one_call_username(chosen, client=None, username=username, min_idle_seconds=None,
-                              own=own) is None
+            assert one_call_username(chosen, client=None, username=username,
+                                     min_idle_seconds=None, own=own) is None
         else:
             assert pairs == expected
-            assert one_call_username(chosen, client=None, username=username, min_idle_seconds=None,
-                              own=own) == 'LAB\\user1'
+            assert one_call_username(chosen, client=None, username=username,
+                                     min_idle_seconds=None, own=own) == 'LAB\\user1'
 
 
 def test_the_own_session_is_recognised_in_either_form():
