@@ -17,15 +17,7 @@ from ansible_collections.lanman.server.plugins.module_utils._errors import (
 )
 from ansible_collections.lanman.server.plugins.module_utils._own_session import OwnSession
 from ansible_collections.lanman.server.plugins.module_utils._transport import SessionTransport
-
-_LEVEL_FIELDS = {
-    0: ('cname',),
-    1: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags'),
-    2: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags', 'cltype_name'),
-    10: ('cname', 'username', 'time', 'idle_time'),
-    502: ('cname', 'username', 'num_opens', 'time', 'idle_time', 'user_flags', 'cltype_name',
-          'transport'),
-}
+from tests.windows.model import LEVEL_FIELDS  # [MS-SRVS] 2.2.4.11-2.2.4.15, written once for the tests
 
 
 def session(cname: str, username: str, *, num_opens: int = 0, time: int = 100,
@@ -67,7 +59,7 @@ class FakeTransport(SessionTransport):
                   username: str | None) -> list[dict[str, Any]]:
         self.calls.append(('enumerate', level, unc_client, username))
         self._refusal(level, unc_client, username)
-        return [{field: entry[field] for field in _LEVEL_FIELDS[level]} for entry in self.sessions]
+        return [{field: entry[field] for field in LEVEL_FIELDS[level]} for entry in self.sessions]
 
     def delete(self, unc_client: str | None, username: str) -> None:
         self.calls.append(('delete', unc_client, username))
