@@ -51,6 +51,9 @@ STDIN_CHUNK_BYTES = 96 * 1024
 POWERSHELL = 'powershell.exe'
 POWERSHELL_ARGUMENTS = ('-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass',
                         '-EncodedCommand')
+# WSManFault 2150859174: "This user is allowed a maximum number of N concurrent operations, which
+# has been exceeded" (the WinRM service's MaxConcurrentOperationsPerUser, as public reports show it).
+ERROR_WSMAN_QUOTA_MAX_OPERATIONS = 0x803381A6
 # [MS-ERREF] 2.1: what a failed TLS certificate check is called on Windows.
 SEC_E_UNTRUSTED_ROOT = 0x80090325
 _CLIXML_HEADER = b'#< CLIXML'
@@ -185,10 +188,17 @@ class WinrmTransport(SessionTransport):
 
     def _call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         payload = stdin_payload(request)
+        try:
+            command_id = self._start_command(operation)
+        except NetSessionError as error:
+            if error.code != ERROR_WSMAN_QUOTA_MAX_OPERATIONS:
+                raise
+            # The WinRM service counts a shell's operations even after they are cleaned up
+            # (MaxConcurrentOperationsPerUser); a new shell starts from none. The refused command
+            # never started, so it is started again, once, in the new shell.
+            self._renew_shell()
+            command_id = self._start_command(operation)
         with _failures_as(operation, self.server, self._timeout):
-            command_id = self._protocol.run_command(
-                self._shell_id, POWERSHELL, [*POWERSHELL_ARGUMENTS, encoded_command(BOOTSTRAP)],
-                console_mode_stdin=False)
             try:
                 for offset in range(0, len(payload), STDIN_CHUNK_BYTES):
                     self._protocol.send_command_input(
@@ -212,6 +222,19 @@ class WinrmTransport(SessionTransport):
             raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
                                   detail='the shim answered without a numeric status')
         return answer
+
+    def _start_command(self, operation: str) -> str:
+        with _failures_as(operation, self.server, self._timeout):
+            return self._protocol.run_command(
+                self._shell_id, POWERSHELL, [*POWERSHELL_ARGUMENTS, encoded_command(BOOTSTRAP)],
+                console_mode_stdin=False)
+
+    def _renew_shell(self) -> None:
+        with contextlib.suppress(Exception):  # the old shell is of no further use either way
+            self._protocol.close_shell(self._shell_id)
+        with _failures_as('open a new WinRM shell (operation quota reached)', self.server,
+                          self._timeout):
+            self._shell_id = self._protocol.open_shell()
 
     def enumerate(self, level: int, unc_client: str | None,
                   username: str | None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import B
 from tests.wsman.endpoint import WsmanEndpoint, clixml_error
 
 from .shim_model import shim_responder
-from .test_both_transports import INFO, _model, _run
+from .test_both_transports import DELETE, INFO, _model, _run
 from .test_smb_model import PASSWORDS
 
 
@@ -91,3 +91,32 @@ def test_bad_winrm_options_are_refused_before_connecting(endpoint, task, fragmen
     result = listing(endpoint, **task)
     assert result['failed'] is True and fragment in result['msg'], result
     assert endpoint.exchanges == []
+
+
+def test_a_shell_that_reached_the_operation_quota_is_replaced_and_the_run_goes_on(monkeypatch):
+    """MaxConcurrentOperationsPerUser: a close of five pairs runs more commands than a shell of
+    three may; each refused command is started again in a new shell, and every pair is closed."""
+    monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
+    model = _model(True)
+    with WsmanEndpoint(shim_responder(model), users=PASSWORDS, expected_script=SHIM_SCRIPT,
+                       expected_bootstrap=BOOTSTRAP, max_operations=3) as endpoint:
+        params = dict(server='127.0.0.1', backend='winrm', connection_username='admin',
+                      connection_password=PASSWORDS['admin'], winrm_scheme='http',
+                      winrm_port=endpoint.port, all_sessions=True)
+        result = _run(DELETE, params, False)
+        assert endpoint.errors == []
+    assert result.get('failed') is not True, result
+    assert result['changed'] is True and model.snapshot() == []
+    creates = [x for x in endpoint.exchanges if x['action'] == 'Create' and x['status'] == 200]
+    refused = [x for x in endpoint.exchanges if x['action'] == 'Command' and x['status'] == 500]
+    commands = len(endpoint.commands)  # the commands that started (one listing, one per pair)
+    assert commands == 1 + len({(s.cname.lower(), s.username.lower()) for s in _model(True).sessions})
+    assert len(creates) == 1 + len(refused) and len(refused) == (commands - 1) // 3
+
+
+def test_a_refusal_in_a_new_shell_too_fails_with_the_fault():
+    """A quota that not even a new shell satisfies (0): one new shell, then the fault, no loop."""
+    with WsmanEndpoint(shim_responder(_model(True)), users=PASSWORDS, max_operations=0) as endpoint:
+        result = listing(endpoint)
+    assert_failed(result, 0x803381A6, 'WSMAN_FAULT', 'maximum number of 0 concurrent operations')
+    assert len([x for x in endpoint.exchanges if x['action'] == 'Create']) == 2

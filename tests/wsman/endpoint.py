@@ -47,6 +47,12 @@ for Receive after Done, Send after End and an unknown CommandId, and most fault 
   ``WWW-Authenticate`` for mutual authentication, the user is the client principal
   (``user@REALM``), and message encryption uses the GSSAPI IOV wrapping of [MS-WSMV] 2.2.9.1.1.
 
+* The operation quota (``max_operations``): a shell that has run that many commands refuses the
+  next Command with fault 2150859174 (0x803381A6, "This user is allowed a maximum number of N
+  concurrent operations ..."; the code and text as public reports show them, the SOAP subcode
+  chosen). Windows counts operations per user across its shells; the model counts per shell,
+  which is what makes a new shell the remedy pywinrm's users apply.
+
 Not modelled: CredSSP, HTTPS and certificates, channel binding, SPNEGO-wrapped NTLM tokens
 (raw NTLM only), quotas (MaxShellsPerUser and friends), idle shell timeouts, shell
 ownership checks, other users' shells, code pages (output is always UTF-8), PowerShell's
@@ -106,6 +112,7 @@ ERROR_WSMAN_INVALID_XML = 2150858819
 ERROR_WSMAN_MAX_ENVELOPE_SIZE_EXCEEDED = 2150858824
 ERROR_WSMAN_UNEXPECTED_SELECTORS = 2150858843  # "... the shell was not found on the server"
 ERROR_WSMAN_MIN_ENVELOPE_SIZE = 2150858878
+ERROR_WSMAN_QUOTA_MAX_OPERATIONS = 0x803381A6  # 2150859174: MaxConcurrentOperationsPerUser reached
 ERROR_FILENAME_EXCED_RANGE = 206  # [MS-ERREF] 2.2; that WinRM faults with it over 32,767 is unverified
 # The endpoint's own refusals (not Windows behaviour) carry ERROR_WSMAN_INVALID_PARAMETER.
 MODEL_REFUSED = ERROR_WSMAN_INVALID_PARAMETER
@@ -282,6 +289,7 @@ class _Shell:
         self.output_streams = output_streams
         self.commands: dict[str, _Command] = {}
         self.ran_powershell = False
+        self.operations = 0  # Commands started in this shell, cleaned up or not (see max_operations)
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -365,7 +373,8 @@ class WsmanEndpoint:
                  expected_script: str | None = None, expected_bootstrap: str | None = None,
                  allow_basic: bool = True, hostname: str = 'WIN-LANMAN', receive_chunk_size: int | None = None,
                  progress_on_stderr: bool = False, max_envelope_size: int = MAX_ENVELOPE_SIZE,
-                 oversize_answer: str = 'http413', keytab: str | None = None) -> None:
+                 oversize_answer: str = 'http413', keytab: str | None = None,
+                 max_operations: int | None = None) -> None:
         if ipaddress.ip_address(address) not in ipaddress.ip_network('127.0.0.0/8'):
             raise ValueError(f"the test endpoint binds only to 127.0.0.0/8, not {address!r}")
         if port in (445, 5985, 5986) or not 0 <= port <= 65535:
@@ -395,6 +404,9 @@ class WsmanEndpoint:
         self.oversize_answer = oversize_answer
         self.keytab = keytab
         """A keytab of HTTP/<name> service keys: Kerberos is accepted for those names."""
+        self.max_operations = max_operations
+        """MaxConcurrentOperationsPerUser as a shell meets it: the Command that would be its
+        (max_operations + 1)-th gets the quota fault (None: no limit)."""
         self._requested_port = port
         self.requests: list[Any] = []
         """Every JSON request handed to the responder, in order."""
@@ -924,6 +936,15 @@ class WsmanEndpoint:
         with self._lock:
             if shell.id not in self._shells:
                 raise _shell_not_found(shell.id)
+            if self.max_operations is not None and shell.operations >= self.max_operations:
+                # The WinRM service counts a shell's operations even after their cleanup
+                # (pywinrm#124); past the quota every Command of that shell is refused.
+                raise _Fault('s:Receiver', 'w:InternalError',
+                             'The WS-Management service cannot process the request. This user is allowed a maximum '
+                             f'number of {self.max_operations} concurrent operations, which has been exceeded. Close '
+                             'existing operations for this user, or raise the quota for this user.',
+                             ERROR_WSMAN_QUOTA_MAX_OPERATIONS)
+            shell.operations += 1
             shell.commands[command_id] = new
             self.commands.append(new.record)
         return f'<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId></rsp:CommandResponse>'
