@@ -148,6 +148,8 @@ options:
       - For a host managed over WinRM, defaults to the host's C(ansible_winrm_transport) (the
         first of its list) or C(ansible_psrp_auth), C(negotiate) being taken as V(ntlm).
       - V(certificate) needs O(winrm_cert_pem) and O(winrm_cert_key_pem).
+      - V(basic) and V(certificate) need O(winrm_scheme=https); over V(http) they are refused
+        before anything is sent (Basic would send the password unprotected).
     type: str
     choices: [ntlm, kerberos, credssp, basic, certificate]
     default: ntlm

@@ -242,6 +242,11 @@ def _check_winrm(params: Mapping[str, Any]) -> None:
     for option in ('winrm_cert_pem', 'winrm_cert_key_pem', 'winrm_ca_trust_path'):
         if params[option] and not os.path.exists(params[option]):
             raise OptionError(option, f"{params[option]} does not exist on the controller")
+    if transport in ('basic', 'certificate') and params['winrm_scheme'] == 'http':
+        # Basic sends the password itself, base64-encoded; certificate authentication is TLS.
+        raise OptionError('winrm_scheme', f"winrm_transport={transport} needs winrm_scheme=https: "
+                                          "over http it would send the credentials unprotected "
+                                          "(basic) or could not authenticate at all (certificate)")
     if params['connection_nt_hash']:
         raise OptionError('connection_nt_hash', "is not supported with backend=winrm (pywinrm "
                                                 "needs the password)")

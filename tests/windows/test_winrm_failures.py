@@ -86,6 +86,9 @@ def test_nothing_listening():
     ({'connection_nt_hash': '0' * 32, 'connection_password': None}, 'connection_nt_hash: is not supported'),
     ({'winrm_transport': 'certificate'}, 'winrm_cert_pem'),
     ({'winrm_port': 0}, 'winrm_port: 0 is out of range'),
+    ({'winrm_transport': 'basic'}, 'winrm_scheme: winrm_transport=basic needs winrm_scheme=https'),
+    ({'winrm_transport': 'certificate', 'winrm_cert_pem': '/dev/null', 'winrm_cert_key_pem': '/dev/null'},
+     'winrm_scheme: winrm_transport=certificate needs winrm_scheme=https'),
 ])
 def test_bad_winrm_options_are_refused_before_connecting(endpoint, task, fragment):
     result = listing(endpoint, **task)
@@ -94,7 +97,7 @@ def test_bad_winrm_options_are_refused_before_connecting(endpoint, task, fragmen
 
 
 def test_a_shell_that_reached_the_operation_quota_is_replaced_and_the_run_goes_on(monkeypatch):
-    """MaxConcurrentOperationsPerUser: a close of five pairs runs more commands than a shell of
+    """MaxConcurrentOperationsPerUser: a close of four pairs runs more commands than a shell of
     three may; each refused command is started again in a new shell, and every pair is closed."""
     monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
     model = _model(True)
