@@ -24,7 +24,7 @@ from ._records import LEVEL_CHOICES, level_has_username
 __all__ = ['CONNECTION_ARGUMENT_SPEC', 'INFO_ARGUMENT_SPEC', 'DELETE_ARGUMENT_SPEC',
            'SECRET_OPTIONS', 'BACKEND_CHOICES', 'type_errors', 'check_connection',
            'check_client', 'check_server', 'check_host_name', 'check_info_options',
-           'check_delete_options', 'InfoOptions', 'DeleteOptions']
+           'check_delete_options', 'InfoOptions', 'DeleteOptions', 'is_address']
 
 BACKEND_CHOICES = ('auto', 'smb', 'winrm')
 
@@ -165,16 +165,14 @@ def check_host_name(option: str, value: str) -> str:
         raise OptionError(option, "must not be empty; give the server's host name (for example "
                                   "fs1.example.com), or leave the option out")
     check_name_text(option, value, 'host')
-    try:
-        ipaddress.ip_address(value.strip('[]'))
-    except ValueError:
-        if _is_host_name(value):
-            return value.rstrip('.')
+    if is_address(value):
+        raise OptionError(option, f"{value!r} is an IP address; give the server's host name as its "
+                                  "Kerberos service principal names it (for example fs1.example.com)")
+    if not _is_host_name(value):
         raise OptionError(option, f"{value!r} is not a host name; allowed: a DNS name of ASCII "
                                   f"letters, digits, '-', '_' and '$', at most {_HOST_NAME_MAX} "
-                                  f"characters in dot-separated labels of at most {_HOST_LABEL_MAX}") from None
-    raise OptionError(option, f"{value!r} is an IP address; give the server's host name as its "
-                              "Kerberos service principal names it (for example fs1.example.com)")
+                                  f"characters in dot-separated labels of at most {_HOST_LABEL_MAX}")
+    return value.rstrip('.')
 
 
 def check_connection(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,11 +205,20 @@ def check_connection(params: Mapping[str, Any]) -> dict[str, Any]:
                                                 "of the password)")
     if params['kdc_host'] is not None and params['auth'] != 'kerberos':
         raise OptionError('kdc_host', "is only used with auth=kerberos")
-    return _check_kerberos(params)
+    return _check_logon_names(params)
 
 
-def _check_kerberos(params: dict[str, Any]) -> dict[str, Any]:
-    """Check the names Kerberos needs; return the parameters with them normalised."""
+def is_address(value: Any) -> bool:
+    """Whether ``value`` is an IPv4 or IPv6 address (brackets allowed), not a host name."""
+    try:
+        ipaddress.ip_address(str(value).strip('[]'))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_logon_names(params: dict[str, Any]) -> dict[str, Any]:
+    """Check the account, KDC and host names of the logon; return them normalised."""
     if params['connection_username'] is not None:
         check_account('connection_username', params['connection_username'])
     if params['kdc_host'] is not None:
@@ -221,13 +228,12 @@ def _check_kerberos(params: dict[str, Any]) -> dict[str, Any]:
     kerberos = params['winrm_transport'] == 'kerberos' if params['backend'] == 'winrm' \
         else params['auth'] == 'kerberos'
     if kerberos and params['kerberos_hostname'] is None:
-        try:
-            params['kerberos_hostname'] = check_host_name('server', params['server'])
-        except OptionError:
+        if is_address(params['server']):
             raise OptionError('kerberos_hostname', f"is needed with Kerberos when server is an IP "
                                                    f"address ({params['server']}): the server's "
                                                    "host name, for its service principal name "
-                                                   "(for example fs1.example.com)") from None
+                                                   "(for example fs1.example.com)")
+        params['kerberos_hostname'] = params['server'].rstrip('.')  # checked by check_server
     return params
 
 

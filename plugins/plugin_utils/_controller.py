@@ -14,7 +14,6 @@ as the module's ``main()``, inside the controller's worker (no module subprocess
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import connection_loader
 
 from ansible_collections.lanman.server.plugins.module_utils._execute import execute
-from ansible_collections.lanman.server.plugins.module_utils._options import type_errors
+from ansible_collections.lanman.server.plugins.module_utils._options import is_address, type_errors
 # The linear and free strategies load an action plugin's class in the controller's main process
 # before they fork a worker per host, so the SMB transport imported here (impacket, about
 # 0.16 s) is inherited by every worker instead of imported again in each. Without impacket this
@@ -82,14 +81,6 @@ def _variable_names(connection: str, options: tuple[str, ...]) -> list[str] | No
             return [entry['name'] for entry in definitions[option].get('vars', [])
                     if entry['name'].startswith('ansible_')]
     return None
-
-
-def _is_address(value: Any) -> bool:
-    try:
-        ipaddress.ip_address(str(value).strip('[]'))
-    except ValueError:
-        return False
-    return True
 
 
 class ControllerAction(ActionBase):
@@ -160,7 +151,7 @@ class ControllerAction(ActionBase):
         if override not in (None, ''):
             return self._templar.template(override)
         hostname = task_vars.get('inventory_hostname')
-        if hostname and _is_address(server) and not _is_address(hostname):
+        if hostname and is_address(server) and not is_address(hostname):
             return hostname
         return None
 
