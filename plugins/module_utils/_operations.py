@@ -9,19 +9,20 @@ module's own session and the partial-close report live here, written once for ev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ._accounts import AccountName, reported_account
 from ._errors import (
     ERROR_ACCESS_DENIED, ERROR_INVALID_LEVEL, NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND,
-    NetSessionError,
+    RPC_S_PROTOCOL_ERROR, NetSessionError,
 )
 from ._own_session import hide_own_session
 from ._records import levels_to_try, make_record, matches, needs_same_right, unc_client_name
 from ._selection import Selection
-from ._transport import SessionTransport
+from ._transport import SessionTransport, Step
 
-__all__ = ['Enumeration', 'list_sessions', 'CloseReport', 'close_pairs']
+__all__ = ['Enumeration', 'fallback_plan', 'list_sessions', 'CloseReport', 'close_pairs']
 
 # [MS-SRVS] 3.1.4.5: "no session matches the filter" on Windows; an empty answer, not a failure.
 _NO_MATCH = (NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND)
@@ -36,6 +37,27 @@ class Enumeration(NamedTuple):
     """Whether the module has a session of its own that the server's answer did not show."""
 
 
+def fallback_plan(candidates: Sequence[int], unc_client: str | None,
+                  username: AccountName | None) -> list[Step]:
+    """The levels to try, in order, and which refusal leads from one to which next.
+
+    ERROR_INVALID_LEVEL leads to the next level; ERROR_ACCESS_DENIED skips the levels that need
+    the same right as the refused one. A single candidate (an explicit level) never falls back.
+    """
+    plan = []
+    for index, level in enumerate(candidates):
+        later = range(index + 1, len(candidates))
+        fallback = {ERROR_INVALID_LEVEL: index + 1} if later else {}
+        other_right = next((at for at in later if not needs_same_right(candidates[at], level)), None)
+        if other_right is not None:
+            fallback[ERROR_ACCESS_DENIED] = other_right
+        # NetSessionGetInfo (both filters) has no level 502: that user is filtered here instead.
+        server_user = username.name if username is not None \
+            and (level != 502 or unc_client is None) else None
+        plan.append(Step(level, unc_client, server_user, fallback))
+    return plan
+
+
 def list_sessions(transport: SessionTransport, *, level: str | int, client: str | None,
                   username: AccountName | None, need_username: bool = False) -> Enumeration:
     """Enumerate at the requested level (or the richest one allowed), filtered and without ours.
@@ -48,34 +70,23 @@ def list_sessions(transport: SessionTransport, *, level: str | int, client: str 
         need_username = True
     candidates = levels_to_try(level, need_username=need_username, served=transport.served_levels)
     unc_client = unc_client_name(client) if client is not None else None
-    refusals: list[tuple[int, NetSessionError]] = []  # (level, what the server said), in order
-    for candidate in candidates:
-        if refusals and refusals[-1][1].code == ERROR_ACCESS_DENIED \
-                and needs_same_right(candidate, refusals[-1][0]):
-            continue
-        try:
-            # NetSessionGetInfo (both filters) has no level 502: filter that user here instead.
-            server_user = username.name if username is not None \
-                and (candidate != 502 or unc_client is None) else None
-            entries = transport.enumerate(candidate, unc_client, server_user)
-        except NetSessionError as error:
-            if error.code in _NO_MATCH:
-                entries = []
-            elif len(candidates) > 1 and error.code in _FALLBACK:
-                refusals.append((candidate, error))
-                continue
-            else:
-                raise
-        records = [make_record(candidate, entry) for entry in entries]
-        records, own_unseen = hide_own_session(records, transport.own_session)
-        return Enumeration(candidate, [rec for rec in records
-                                       if matches(rec, client=client, username=username)],
-                           own_unseen)
-    # Only reached after refusals: the first candidate is always tried.
-    last = refusals[-1][1]
-    last.detail = (f"level auto tried {', '.join(str(level) for level, _error in refusals)}; "
-                   "the server refused each")
-    raise last
+    plan = fallback_plan(candidates, unc_client, username)
+    attempts = transport.enumerate(plan)
+    if not attempts:
+        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetSessionEnum',
+                              server=transport.server, detail='no level of the plan was tried')
+    answer = attempts[-1]
+    if answer.refusal is not None and answer.refusal.code not in _NO_MATCH:
+        if len(attempts) > 1 and answer.refusal.code in _FALLBACK:
+            answer.refusal.detail = (
+                f"level auto tried {', '.join(str(plan[tried.step].level) for tried in attempts)}; "
+                "the server refused each")
+        raise answer.refusal
+    answered = plan[answer.step].level
+    records = [make_record(answered, entry) for entry in answer.entries]
+    records, own_unseen = hide_own_session(records, transport.own_session)
+    return Enumeration(answered, [rec for rec in records
+                                  if matches(rec, client=client, username=username)], own_unseen)
 
 
 class CloseReport(NamedTuple):
@@ -87,39 +98,44 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
                 one_call_username: str | None = None) -> CloseReport:
     """Close every selected pair (or, in check mode, only report them).
 
-    A pair that is gone by the time it is closed counts as closed by someone else, not as a
-    failure: Windows says NERR_ClientNameNotFound, Samba says access denied for a pair it no
-    longer has, so an access denial is checked against a fresh enumeration before it is raised.
-    On failure the NetSessionError carries what was closed so far and what was not.
+    The pairs go to the transport all at once, which stops at the first refusal. A pair that is
+    gone by the time it is closed counts as closed by someone else, not as a failure: Windows
+    says NERR_ClientNameNotFound, Samba says access denied for a pair it no longer has, so an
+    access denial is checked against a fresh enumeration, and if the pair is indeed gone the
+    rest are sent again. On failure the NetSessionError carries what was closed so far and what
+    was not.
     """
-    closed: list[dict[str, Any]] = []
-    gone: list[dict[str, Any]] = []
     if check_mode:
-        return CloseReport([rec for _pair, members in selection.to_close for rec in members], gone)
+        return CloseReport([rec for _pair, members in selection.to_close for rec in members], [])
     if one_call_username is not None:
         return _close_user(transport, selection, one_call_username, level)
-    for index, (pair, members) in enumerate(selection.to_close):
-        try:
-            try:
-                transport.delete(unc_client_name(pair.client), pair.username)
-            except NetSessionError as error:
-                if error.code == NERR_CLIENT_NAME_NOT_FOUND or (
-                        error.code == ERROR_ACCESS_DENIED
-                        and not _present(transport, client=pair.client,
-                                         username=reported_account(pair.username), level=level)):
+    closed: list[dict[str, Any]] = []
+    gone: list[dict[str, Any]] = []
+    pending = list(selection.to_close)
+    try:
+        while pending:  # bounded: each round settles at least one pair, or raises
+            settled = 0
+            pairs = [(unc_client_name(pair.client), pair.username) for pair, _members in pending]
+            # Not strict: the transport stops answering after a refusal.
+            for (pair, members), refusal in zip(pending, transport.delete(pairs), strict=False):
+                if refusal is None:
+                    closed.extend(members)
+                elif _gone(transport, refusal, client=pair.client, username=pair.username, level=level):
                     gone.extend(members)
-                    continue
-                raise
-        except NetSessionError as error:
-            # Whatever failed (the close, or the check whether the pair is gone): say exactly
-            # what was done before it.
-            error.partial = {
-                'closed': closed,
-                'already_gone': gone,
-                'not_closed': [rec for _pair, rest in selection.to_close[index:] for rec in rest],
-            }
-            raise
-        closed.extend(members)
+                else:
+                    pending = pending[settled:]
+                    raise refusal
+                settled += 1
+            if not settled:
+                raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetSessionDel',
+                                      server=transport.server, detail='no pair was answered')
+            pending = pending[settled:]
+    except NetSessionError as error:
+        # Whatever failed (a close, the check whether a pair is gone, the transport): say
+        # exactly what was done before it.
+        error.partial = {'closed': closed, 'already_gone': gone,
+                         'not_closed': [rec for _pair, rest in pending for rec in rest]}
+        raise
     return CloseReport(closed, gone)
 
 
@@ -128,18 +144,26 @@ def _close_user(transport: SessionTransport, selection: Selection, username: str
     """Every selected pair is the user's (see _selection.one_call_username): one call closes them all."""
     members = [rec for _pair, recs in selection.to_close for rec in recs]
     try:
-        transport.delete(None, username)
-    except NetSessionError as error:
-        if error.code in _NO_MATCH or (
-                error.code == ERROR_ACCESS_DENIED
-                and not _present(transport, client=None, username=reported_account(username),
-                                 level=level)):
+        refusal = next(iter(transport.delete([(None, username)])))
+        if refusal is None:
+            return CloseReport(members, [])
+        if _gone(transport, refusal, client=None, username=username, level=level):
             return CloseReport([], members)
+        raise refusal
+    except StopIteration:
+        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetSessionDel',
+                              server=transport.server, detail='no pair was answered') from None
+    except NetSessionError as error:
         error.partial = {'closed': [], 'already_gone': [], 'not_closed': members}
         raise
-    return CloseReport(members, [])
 
 
-def _present(transport: SessionTransport, *, client: str | None, username: AccountName | None,
-             level: int) -> bool:
-    return bool(list_sessions(transport, level=level, client=client, username=username).sessions)
+def _gone(transport: SessionTransport, refusal: NetSessionError, *, client: str | None,
+          username: str, level: int) -> bool:
+    """Whether a refused close means the pair was gone already (see close_pairs)."""
+    if refusal.code in _NO_MATCH:
+        return True
+    if refusal.code != ERROR_ACCESS_DENIED:
+        return False
+    return not list_sessions(transport, level=level, client=client,
+                             username=reported_account(username)).sessions

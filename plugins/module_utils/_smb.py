@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ._accounts import AccountName, check_account, kerberos_realm
@@ -21,7 +21,7 @@ from ._errors import (
     RPC_S_PROTOCOL_ERROR, SEC_E_NO_CREDENTIALS, Failure, NetSessionError, failures_as, status_name,
 )
 from ._own_session import OwnSession
-from ._transport import SessionTransport
+from ._transport import DELETE_GOES_ON_AFTER, Attempt, SessionTransport, Step, walk_plan
 
 LIBRARY = 'impacket'
 LIBRARY_IMPORT_ERROR: ImportError | None = None
@@ -185,8 +185,11 @@ class SmbTransport(SessionTransport):
     def own_session(self) -> OwnSession:
         return self._own
 
-    def enumerate(self, level: int, unc_client: str | None,
-                  username: str | None) -> list[dict[str, Any]]:
+    def enumerate(self, plan: Sequence[Step]) -> list[Attempt]:
+        return walk_plan(plan, self._enumerate_step)
+
+    def _enumerate_step(self, step: Step) -> list[dict[str, Any]]:
+        level, unc_client, username = step.level, step.unc_client, step.username
         prefix = _INFO_PREFIX[level]
         entries: list[dict[str, Any]] = []
         resume_handle = 0
@@ -219,16 +222,22 @@ class SmbTransport(SessionTransport):
         raise NetSessionError(ERROR_MORE_DATA, None, operation=operation, server=self.server,
                               detail=f"still more data after {_MAX_PAGES} pages")
 
-    def delete(self, unc_client: str | None, username: str) -> None:
-        request = srvs.NetrSessionDel()
-        request['ServerName'] = NULL
-        request['ClientName'] = _wide(unc_client)
-        request['UserName'] = _wide(username)
-        operation = f"NetrSessionDel ({unc_client or 'NULL'}, {username})"
-        with _failures_as(operation, self.server, self._timeout):
-            status = _status(self._pipe.call(request.opnum, request.getData()))
-        if status != NERR_SUCCESS:
-            raise NetSessionError(status, _code_name(status), operation=operation, server=self.server)
+    def delete(self, pairs: Sequence[tuple[str | None, str]]) -> Iterator[NetSessionError | None]:
+        # One call per pair, made only when the caller asks for the next answer.
+        for unc_client, username in pairs:
+            request = srvs.NetrSessionDel()
+            request['ServerName'] = NULL
+            request['ClientName'] = _wide(unc_client)
+            request['UserName'] = _wide(username)
+            operation = f"NetrSessionDel ({unc_client or 'NULL'}, {username})"
+            with _failures_as(operation, self.server, self._timeout):
+                status = _status(self._pipe.call(request.opnum, request.getData()))
+            if status == NERR_SUCCESS:
+                yield None
+                continue
+            yield NetSessionError(status, _code_name(status), operation=operation, server=self.server)
+            if status not in DELETE_GOES_ON_AFTER:
+                return
 
     def close(self) -> None:
         _quietly_close(self._smb)

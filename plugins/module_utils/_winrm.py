@@ -9,6 +9,11 @@ leaves this file: answers become plain dicts, failures NetSessionError.
 Every call runs the constant shim (``_winrm_shim.SHIM_SCRIPT``): a short bootstrap on the
 command line reads the script and the request (JSON, as data, never as script text) from
 stdin, in chunks that fit WinRM's envelope limit, and the shim answers one line of JSON.
+
+Each call starts one ``powershell.exe`` (no ``cmd.exe``: WINRS_SKIP_CMD_SHELL), which costs
+seconds on a real server (start-up, then Add-Type compiling the shim's C#). So a call carries
+all of its work: a whole fallback plan of levels, or every pair to close. A module run makes
+one call to list, and one more to close, whatever the number of pairs (docs/dev/winrm.md).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import contextlib
 import json
 import re
 from xml.etree import ElementTree
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ._errors import (
@@ -26,7 +31,7 @@ from ._errors import (
     ERROR_NOT_SUPPORTED, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED,
     SEC_E_NO_CREDENTIALS, Failure, NetSessionError, failures_as,
 )
-from ._transport import SessionTransport
+from ._transport import DELETE_GOES_ON_AFTER, Attempt, SessionTransport, Step
 from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 
 LIBRARY = 'pywinrm'
@@ -57,6 +62,9 @@ ERROR_WSMAN_QUOTA_MAX_OPERATIONS = 0x803381A6
 # [MS-ERREF] 2.1: what a failed TLS certificate check is called on Windows.
 SEC_E_UNTRUSTED_ROOT = 0x80090325
 _CLIXML_HEADER = b'#< CLIXML'
+# What a failed close says when its answer was lost: the shim may have closed some pairs.
+_OUTCOME_UNKNOWN = ('the request was sent but its answer was lost: the server may have closed some '
+                    'of the pairs, so list the sessions again before retrying')
 # pywinrm's InvalidCredentialsError for the server's HTTP 401 (its others are local checks).
 _CREDENTIALS_REJECTED = 'the specified credentials were rejected by the server'
 
@@ -159,7 +167,7 @@ def _protocol(params: Mapping[str, Any], endpoint: str, read_timeout: int) -> Pr
 
 
 class WinrmTransport(SessionTransport):
-    """One WinRM shell for the whole module run; one shim command per call."""
+    """One WinRM shell for the whole module run; one shim command (one PowerShell) per call."""
 
     backend = 'winrm'
 
@@ -186,7 +194,10 @@ class WinrmTransport(SessionTransport):
         # WinRM is not an SMB session: nothing of ours appears in the list.
         return None
 
-    def _call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    def _call(self, operation: str, request: Mapping[str, Any], *,
+              outcome_unknown: bool = False) -> dict[str, Any]:
+        """Run the shim on one request; its JSON answer. ``outcome_unknown``: the request
+        changes the server, so a failure once it was sent must say that it may have run."""
         payload = stdin_payload(request)
         try:
             command_id = self._start_command(operation)
@@ -198,16 +209,22 @@ class WinrmTransport(SessionTransport):
             # never started, so it is started again, once, in the new shell.
             self._renew_shell()
             command_id = self._start_command(operation)
-        with _failures_as(operation, self.server, self._timeout):
-            try:
-                for offset in range(0, len(payload), STDIN_CHUNK_BYTES):
-                    self._protocol.send_command_input(
-                        self._shell_id, command_id, payload[offset:offset + STDIN_CHUNK_BYTES],
-                        end=offset + STDIN_CHUNK_BYTES >= len(payload))
-                stdout, stderr, exit_code = self._protocol.get_command_output(self._shell_id, command_id)
-            finally:
-                with contextlib.suppress(Exception):
-                    self._protocol.cleanup_command(self._shell_id, command_id)
+        try:
+            with _failures_as(operation, self.server, self._timeout):
+                try:
+                    for offset in range(0, len(payload), STDIN_CHUNK_BYTES):
+                        self._protocol.send_command_input(
+                            self._shell_id, command_id, payload[offset:offset + STDIN_CHUNK_BYTES],
+                            end=offset + STDIN_CHUNK_BYTES >= len(payload))
+                    stdout, stderr, exit_code = self._protocol.get_command_output(self._shell_id,
+                                                                                  command_id)
+                finally:
+                    with contextlib.suppress(Exception):
+                        self._protocol.cleanup_command(self._shell_id, command_id)
+        except NetSessionError as error:
+            if outcome_unknown:
+                error.detail = f"{error.detail}; {_OUTCOME_UNKNOWN}" if error.detail else _OUTCOME_UNKNOWN
+            raise
         if exit_code != 0:
             raise NetSessionError(exit_code, 'POWERSHELL_EXIT_CODE', operation=operation,
                                   server=self.server,
@@ -227,7 +244,7 @@ class WinrmTransport(SessionTransport):
         with _failures_as(operation, self.server, self._timeout):
             return self._protocol.run_command(
                 self._shell_id, POWERSHELL, [*POWERSHELL_ARGUMENTS, encoded_command(BOOTSTRAP)],
-                console_mode_stdin=False)
+                console_mode_stdin=False, skip_cmd_shell=True)
 
     def _renew_shell(self) -> None:
         with contextlib.suppress(Exception):  # the old shell is of no further use either way
@@ -236,30 +253,56 @@ class WinrmTransport(SessionTransport):
                           self._timeout):
             self._shell_id = self._protocol.open_shell()
 
-    def enumerate(self, level: int, unc_client: str | None,
-                  username: str | None) -> list[dict[str, Any]]:
-        both = unc_client is not None and username is not None
-        operation = f"{'NetSessionGetInfo' if both and level != 502 else 'NetSessionEnum'} (level {level})"
-        answer = self._call(operation, {'operation': 'enum', 'level': level,
-                                        'client': unc_client, 'username': username})
-        if answer['status'] != 0:
-            raise NetSessionError(answer['status'], None, operation=operation, server=self.server)
-        entries = answer.get('entries')
-        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+    def enumerate(self, plan: Sequence[Step]) -> list[Attempt]:
+        # The whole plan in one PowerShell process: the shim walks it as walk_plan does.
+        operation = f"NetSessionEnum (level {', '.join(str(step.level) for step in plan)})"
+        answer = self._call(operation, {'operation': 'enum', 'plan': [
+            {'level': step.level, 'client': step.unc_client, 'username': step.username,
+             'fallback': [number for pair in step.fallback.items() for number in pair]}
+            for step in plan]})
+        steps, statuses, entries = (answer.get(key, []) for key in ('steps', 'statuses', 'entries'))
+        if not (_numbers(steps) and _numbers(statuses) and len(steps) == len(statuses)
+                and 0 < len(steps) <= len(plan) and steps == sorted(set(steps))
+                and 0 <= steps[0] and steps[-1] < len(plan)
+                and isinstance(entries, list) and all(isinstance(entry, dict) for entry in entries)):
             raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
-                                  detail='the shim answered entries that are not a list of records')
-        return entries
+                                  detail='the shim answered something other than a walk of the plan')
+        attempts = []
+        for index, status in zip(steps, statuses, strict=True):
+            step = plan[index]
+            both = step.unc_client is not None and step.username is not None and step.level != 502
+            refusal = None if status == 0 else NetSessionError(
+                status, None, operation=f"{'NetSessionGetInfo' if both else 'NetSessionEnum'} "
+                                        f"(level {step.level})", server=self.server)
+            attempts.append(Attempt(index, entries if status == 0 else [], refusal))
+        return attempts
 
-    def delete(self, unc_client: str | None, username: str) -> None:
-        operation = f"NetSessionDel ({unc_client or 'NULL'}, {username})"
-        answer = self._call(operation, {'operation': 'delete', 'client': unc_client,
-                                        'username': username})
-        if answer['status'] != 0:
-            raise NetSessionError(answer['status'], None, operation=operation, server=self.server)
+    def delete(self, pairs: Sequence[tuple[str | None, str]]) -> Iterator[NetSessionError | None]:
+        # Every pair in one PowerShell process; the shim stops where DELETE_GOES_ON_AFTER says.
+        operation = f"NetSessionDel ({len(pairs)} pair{'s' if len(pairs) != 1 else ''})"
+        answer = self._call(operation, {'operation': 'delete', 'pairs': [
+            {'client': unc_client, 'username': username} for unc_client, username in pairs]},
+            outcome_unknown=True)
+        statuses = answer.get('statuses', [])
+        if not (_numbers(statuses) and 0 < len(statuses) <= len(pairs)
+                and all(status in DELETE_GOES_ON_AFTER for status in statuses[:-1])
+                and (len(statuses) == len(pairs) or statuses[-1] not in DELETE_GOES_ON_AFTER)):
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
+                                  detail='the shim answered something other than a status per pair')
+        for (unc_client, username), status in zip(pairs, statuses, strict=False):
+            yield None if status == 0 else NetSessionError(
+                status, None, operation=f"NetSessionDel ({unc_client or 'NULL'}, {username})",
+                server=self.server)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._protocol.close_shell(self._shell_id)
+
+
+def _numbers(value: Any) -> bool:
+    """Whether a shim answer member is a list of integers (JSON true is not one)."""
+    return isinstance(value, list) and all(
+        isinstance(item, int) and not isinstance(item, bool) for item in value)
 
 
 def _logon_name(params: Mapping[str, Any]) -> str | None:

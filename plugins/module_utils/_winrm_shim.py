@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = ['BOOTSTRAP', 'SHIM_SCRIPT']
 
-# PowerShell 5.1 and 7. $input is stdin line by line (as Ansible's bootstrap_wrapper.ps1 reads
+# Windows PowerShell 5.1 (powershell.exe). $input is stdin line by line (as Ansible's bootstrap_wrapper.ps1 reads
 # it). IndexOf([char]0) is ordinal; IndexOf("`0") would compare by culture, where NUL is
 # ignorable and always found at 0.
 BOOTSTRAP = r'''trap { $host.UI.WriteErrorLine('lanman.server bootstrap: ' + $_.Exception.Message); exit 1 }
@@ -28,10 +28,14 @@ if ($i -lt 0) { throw 'no NUL between the script and the request on stdin' }
 '''
 
 SHIM_SCRIPT = r'''# lanman.server WinRM shim: NetSessionEnum, NetSessionGetInfo, NetSessionDel on this host.
-# Argument: the request, JSON {"operation": "enum"|"delete", "level": int, "client": "\\name"|null,
-# "username": string|null, "pref_max_len": int (optional, default -1)}. Answer: one JSON line,
-# {"status": int, "entries": [...]} or {"status": int}. Win32 failures are statuses; anything
-# else goes to stderr, with exit code 1.
+# Argument: the request, JSON, one of
+#   {"operation": "enum", "plan": [step, ...], "pref_max_len": int (optional, default -1)}, where a
+#     step is {"level": int, "client": "\\name"|null, "username": string|null,
+#     "fallback": [status, next step, ...] (optional)}; answer
+#     {"status": int, "steps": [int, ...], "statuses": [int, ...], "entries": [...]};
+#   {"operation": "delete", "pairs": [{"client": "\\name"|null, "username": string}, ...]};
+#     answer {"status": int, "statuses": [int, ...]}.
+# One JSON line. Win32 failures are statuses; anything else goes to stderr, with exit code 1.
 param([string]$RequestJson)
 
 $ErrorActionPreference = 'Stop'
@@ -127,7 +131,68 @@ namespace LanmanServer.Shim
         public const int ERROR_INVALID_PARAMETER = 87;
         public const int ERROR_INVALID_LEVEL = 124;
         public const int ERROR_MORE_DATA = 234;
+        public const int NERR_UserNotFound = 2221;
+        public const int NERR_ClientNameNotFound = 2312;
         public const int MAX_PAGES = 1000; // ERROR_MORE_DATA pages of one enumeration, at most
+
+        // A fallback plan, walked as the controller's _transport.walk_plan: step i enumerates
+        // levels[i] with clients[i] and users[i]; fallback[i] holds pairs (status, next step): a
+        // refusal with one of those statuses goes on at that later step, any other ends the walk.
+        // {"status": int, "steps": [...], "statuses": [...], "entries": [... of the last step]}
+        public static Dictionary<string, object> EnumeratePlan(int[] levels, string[] clients, string[] users,
+            int[][] fallback, int prefMaxLen)
+        {
+            List<int> steps = new List<int>();
+            List<int> statuses = new List<int>();
+            Dictionary<string, object> answer = Response(ERROR_INVALID_PARAMETER);
+            answer.Add("entries", new List<Dictionary<string, object>>());
+            int step = 0;
+            while (step >= 0 && step < levels.Length)
+            {
+                answer = Enumerate(levels[step], clients[step], users[step], prefMaxLen);
+                int status = (int)answer["status"];
+                steps.Add(step);
+                statuses.Add(status);
+                step = NextStep(fallback[step], status, step);
+            }
+            answer.Add("steps", steps);
+            answer.Add("statuses", statuses);
+            return answer;
+        }
+
+        // [MS-SRVS] 3.1.4.6, as the controller's _transport.DELETE_GOES_ON_AFTER: each pair in
+        // order; a pair closed or already gone goes on to the next, any other status stops there.
+        // {"status": int (the last one), "statuses": [...]}
+        public static Dictionary<string, object> DeleteEach(string[] clients, string[] users)
+        {
+            List<int> statuses = new List<int>();
+            int status = ERROR_INVALID_PARAMETER;
+            for (int i = 0; i < clients.Length && i < users.Length; i++)
+            {
+                status = (int)Delete(clients[i], users[i])["status"];
+                statuses.Add(status);
+                if (status != NERR_Success && status != NERR_ClientNameNotFound && status != NERR_UserNotFound)
+                {
+                    break;
+                }
+            }
+            Dictionary<string, object> response = Response(status);
+            response.Add("statuses", statuses);
+            return response;
+        }
+
+        // The step after a refusal, or -1: only a later step, so the walk always ends.
+        private static int NextStep(int[] fallback, int status, int step)
+        {
+            for (int k = 0; status != NERR_Success && k + 1 < fallback.Length; k += 2)
+            {
+                if (fallback[k] == status && fallback[k + 1] > step)
+                {
+                    return fallback[k + 1];
+                }
+            }
+            return -1;
+        }
 
         // {"status": int, "entries": [...]}: NetSessionGetInfo when both filters are given
         // (levels 0, 1, 2, 10), NetSessionEnum page after page otherwise. Entries only with 0.
@@ -276,23 +341,45 @@ namespace LanmanServer.Shim
 }
 '@
 
-# Request member $Name ($Default if missing: strict mode throws on a missing property), checked:
-# 'int' is a JSON integer (Int32 on PowerShell 5.1, Int64 on 7), 'string' a string or null.
+# Member $Name of a request object ($Default if missing: strict mode throws on a missing
+# property), checked: 'int' a JSON integer (ConvertFrom-Json gives Int32 for every integer the
+# controller sends), 'string' a string or null, 'objects' an array of objects, 'ints' an array of
+# integers (null or missing: empty). Arrays are assigned, never piped (a pipeline unrolls a
+# one-item array), and returned whole with the comma operator.
 function Get-RequestValue {
     param($Request, [string]$Name, [string]$Type, $Default)
 
+    if ($Request -isnot [System.Management.Automation.PSCustomObject]) {
+        throw ('request member "{0}" must be in a JSON object' -f $Name)
+    }
     $property = $Request.PSObject.Properties[$Name]
-    $value = if ($null -eq $property) { $Default } else { $property.Value }
+    $value = $Default
+    if ($null -ne $property) {
+        $value = $property.Value
+    }
     if ($Type -eq 'int') {
-        if ($value -isnot [int] -and $value -isnot [long]) {
+        if ($value -isnot [int]) {
             throw ('request member "{0}" must be an integer' -f $Name)
         }
-        return [int]$value
+        return $value
     }
-    if ($null -ne $value -and $value -isnot [string]) {
-        throw ('request member "{0}" must be a string or null' -f $Name)
+    if ($Type -eq 'string') {
+        if ($null -ne $value -and $value -isnot [string]) {
+            throw ('request member "{0}" must be a string or null' -f $Name)
+        }
+        return $value
     }
-    return $value
+    if ($Type -eq 'ints' -and $null -eq $value) {
+        $value = [object[]]@()
+    }
+    $itemType = if ($Type -eq 'ints') { [int] } else { [System.Management.Automation.PSCustomObject] }
+    if ($value -isnot [array] -or @($value | Where-Object { $_ -isnot $itemType }).Count -gt 0) {
+        throw ('request member "{0}" must be an array of {1}' -f $Name, $Type)
+    }
+    if ($Type -eq 'ints') {
+        return , ([int[]]$value)
+    }
+    return , $value
 }
 
 try {
@@ -301,8 +388,6 @@ try {
         throw 'the request is not a JSON object'
     }
     $operation = Get-RequestValue $request 'operation' 'string' $null
-    $client = Get-RequestValue $request 'client' 'string' $null
-    $username = Get-RequestValue $request 'username' 'string' $null
 
     if (-not ('LanmanServer.Shim.SessionApi' -as [type])) {
         # -IgnoreWarnings: a compiler warning must not stop the shim.
@@ -310,12 +395,29 @@ try {
     }
 
     if ($operation -eq 'enum') {
-        $level = Get-RequestValue $request 'level' 'int' $null
+        $plan = Get-RequestValue $request 'plan' 'objects' $null
         $prefMaxLen = Get-RequestValue $request 'pref_max_len' 'int' (-1)
-        $response = [LanmanServer.Shim.SessionApi]::Enumerate($level, $client, $username, $prefMaxLen)
+        $levels = New-Object 'int[]' $plan.Count
+        $clients = New-Object 'string[]' $plan.Count
+        $users = New-Object 'string[]' $plan.Count
+        $fallback = New-Object 'int[][]' $plan.Count
+        for ($i = 0; $i -lt $plan.Count; $i++) {
+            $levels[$i] = Get-RequestValue $plan[$i] 'level' 'int' $null
+            $clients[$i] = Get-RequestValue $plan[$i] 'client' 'string' $null
+            $users[$i] = Get-RequestValue $plan[$i] 'username' 'string' $null
+            $fallback[$i] = Get-RequestValue $plan[$i] 'fallback' 'ints' $null
+        }
+        $response = [LanmanServer.Shim.SessionApi]::EnumeratePlan($levels, $clients, $users, $fallback, $prefMaxLen)
     }
     elseif ($operation -eq 'delete') {
-        $response = [LanmanServer.Shim.SessionApi]::Delete($client, $username)
+        $pairs = Get-RequestValue $request 'pairs' 'objects' $null
+        $clients = New-Object 'string[]' $pairs.Count
+        $users = New-Object 'string[]' $pairs.Count
+        for ($i = 0; $i -lt $pairs.Count; $i++) {
+            $clients[$i] = Get-RequestValue $pairs[$i] 'client' 'string' $null
+            $users[$i] = Get-RequestValue $pairs[$i] 'username' 'string' $null
+        }
+        $response = [LanmanServer.Shim.SessionApi]::DeleteEach($clients, $users)
     }
     else {
         throw 'request member "operation" must be "enum" or "delete"'
@@ -324,7 +426,7 @@ try {
     # $response is a C# Dictionary (the pipeline never enumerates one) whose "entries" is a List:
     # ConvertTo-Json writes a list value as a JSON array, even of one entry. -InputObject, as the
     # pipeline unrolls collections (5.1 then writes a lone entry as a bare object).
-    # Depth: response 1, entries 2, entry 3, values 4.
+    # Depth: response 1, entries (and steps, statuses) 2, entry 3, values 4.
     $json = ConvertTo-Json -InputObject $response -Compress -Depth 4
     [Console]::Out.WriteLine([LanmanServer.Shim.SessionApi]::AsciiJson($json))
 }

@@ -1,6 +1,8 @@
 // Runs the shim's C# (compiled from SHIM_SCRIPT unchanged) under Mono against the netapi32
 // stand-in: one request per line of stdin, tab-separated, "<null>" for null:
 //   enum LEVEL CLIENT USER PREF_MAX_LEN | delete CLIENT USER | configure CALL STATUS MODE
+//   | plan PREF_MAX_LEN LEVEL|CLIENT|USER|FALLBACK... (FALLBACK: "status,next,..." or empty)
+//   | deleteeach CLIENT|USER...
 // and for each, one line of JSON on stdout: {"response": <what the shim answers>, "stub": {...}}.
 // The response goes through SessionApi.AsciiJson as in the script; the serialiser below stands in
 // for ConvertTo-Json (which Mono does not have).
@@ -55,6 +57,36 @@ public static class ShimDriver
             else if (f[0] == "delete")
             {
                 response = SessionApi.Delete(Arg(f[1]), Arg(f[2]));
+            }
+            else if (f[0] == "plan")
+            {
+                int steps = f.Length - 2;
+                int[] levels = new int[steps];
+                string[] clients = new string[steps];
+                string[] users = new string[steps];
+                int[][] fallback = new int[steps][];
+                for (int i = 0; i < steps; i++)
+                {
+                    string[] step = f[i + 2].Split('|');
+                    levels[i] = int.Parse(step[0]);
+                    clients[i] = Arg(step[1]);
+                    users[i] = Arg(step[2]);
+                    fallback[i] = step[3].Length == 0 ? new int[0] : Array.ConvertAll(step[3].Split(','), int.Parse);
+                }
+                response = SessionApi.EnumeratePlan(levels, clients, users, fallback, int.Parse(f[1]));
+            }
+            else if (f[0] == "deleteeach")
+            {
+                int pairs = f.Length - 1;
+                string[] clients = new string[pairs];
+                string[] users = new string[pairs];
+                for (int i = 0; i < pairs; i++)
+                {
+                    string[] pair = f[i + 1].Split('|');
+                    clients[i] = Arg(pair[0]);
+                    users[i] = Arg(pair[1]);
+                }
+                response = SessionApi.DeleteEach(clients, users);
             }
             else
             {

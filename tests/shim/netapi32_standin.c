@@ -59,7 +59,8 @@ enum { C_ALLOCS, C_FREES, C_LIVE, C_BAD_FREES, C_NULL_FREES, C_ENUM_CALLS, C_GET
        C_LAST_CLIENT, C_LAST_USER, C_LAST_PREFMAXLEN, C_COUNT };
 static long counters[C_COUNT];
 /* Faults: enum call number fault_call (1-based) fails with fault_status; mode 1 = every page is
- * ERROR_MORE_DATA with one entry (never ends); mode 2 = ERROR_MORE_DATA with no entry. */
+ * ERROR_MORE_DATA with one entry (never ends); mode 2 = ERROR_MORE_DATA with no entry; mode 3 =
+ * NetSessionDel call number fault_call fails with fault_status instead (enum calls do not). */
 static long fault_call, fault_status, mode;
 
 #define MAX_LIVE 4096
@@ -217,7 +218,7 @@ DWORD NetSessionEnum(WCHAR *servername, WCHAR *client, WCHAR *user, DWORD level,
     *bufptr = NULL;
     *entriesread = 0;
     *totalentries = 0;
-    if (fault_call && counters[C_ENUM_CALLS] == fault_call) return (DWORD)fault_status;
+    if (mode != 3 && fault_call && counters[C_ENUM_CALLS] == fault_call) return (DWORD)fault_status;
     if (struct_size(level) == 0) return ERROR_INVALID_LEVEL;
     if (mode == 2) return ERROR_MORE_DATA;
     DWORD status = match(client, user, index, &count);
@@ -270,6 +271,7 @@ DWORD NetSessionDel(WCHAR *servername, WCHAR *client, WCHAR *user)
     counters[C_DEL_CALLS]++;
     record(client, user);
     if (client == NULL && user == NULL) return ERROR_INVALID_PARAMETER;
+    if (mode == 3 && counters[C_DEL_CALLS] == fault_call) return (DWORD)fault_status;
     DWORD status = match(client, user, index, &count);
     if (status != NERR_Success) return status;
     for (int i = 0; i < count; i++) deleted[index[i]] = 1;

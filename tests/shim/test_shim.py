@@ -36,7 +36,8 @@ DRIVER_CS = HERE / 'ShimDriver.cs'
 # cmd.exe's limit on one command line, and the longest command line the transport sends.
 CMD_LINE_LIMIT = 8191
 COMMAND_PREFIX = 'powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand '
-SHIM_SIZE_LIMIT = 12 * 1024
+# The shim travels on stdin with every call: it must stay far below one chunk (96 KiB).
+SHIM_SIZE_LIMIT = 20 * 1024
 
 PS = ts.Parser(ts.Language(ts_powershell.language()))
 CS = ts.Parser(ts.Language(ts_csharp.language()))
@@ -283,6 +284,23 @@ def delete(client, username):
     return ('delete', client, username)
 
 
+def plan(*steps, pref_max_len=-1):
+    """Steps as (level, client, username, {status: next step})."""
+    return ('plan', pref_max_len, *(
+        '|'.join(['<null>' if value is None else str(value) for value in (level, client, username)]
+                 + [','.join(f'{status},{following}' for status, following in fallback.items())])
+        for level, client, username, fallback in steps))
+
+
+def delete_each(*pairs):
+    return ('deleteeach', *('|'.join('<null>' if value is None else value for value in pair) for pair in pairs))
+
+
+# What _operations.fallback_plan makes of level auto: 502, 2, 1 need one right, 10 and 0 another.
+AUTO = [(502, None, None, {124: 1, 5: 3}), (2, None, None, {124: 2, 5: 3}), (1, None, None, {124: 3, 5: 3}),
+        (10, None, None, {124: 4}), (0, None, None, {})]
+
+
 def configure(fault_call=0, fault_status=0, mode=0):
     return ('configure', fault_call, fault_status, mode)
 
@@ -450,3 +468,65 @@ def test_delete_never_sends_both_null(driver, client, username):
     [(response, stub)] = driver(delete(client, username))
     assert plain(response) == {'status': 87}
     assert stub['del_calls'] == 0
+
+
+# --- the plan and the list of pairs: one PowerShell process for all of a run's work --------
+
+def test_plan_answers_at_the_first_step_that_succeeds(driver):
+    [(response, stub)] = driver(plan(*AUTO))
+    assert plain(response) == {'status': 0, 'entries': SESSIONS, 'steps': [0], 'statuses': [0]}
+    assert stub['enum_calls'] == 1 and freed_everything(stub, 1)
+
+
+def test_plan_falls_back_by_the_status_and_skips_what_the_fallback_skips(driver):
+    # Access denied at 502: straight to 10, as the fallback says (2 and 1 need the same right).
+    [(response, stub)] = driver(configure(fault_call=1, fault_status=5), plan(*AUTO))
+    assert plain(response) == {'status': 0, 'steps': [0, 3], 'statuses': [5, 0], 'entries': [
+        {field: session[field] for field in LEVEL_FIELDS[10]} for session in SESSIONS]}
+    assert stub['enum_calls'] == 2 and freed_everything(stub, 1)
+
+
+def test_plan_goes_on_to_the_next_level_after_invalid_level(driver):
+    [(response, stub)] = driver(plan((3, None, None, {124: 1}), (0, None, None, {})))
+    assert plain(response)['steps'] == [0, 1] and plain(response)['statuses'] == [124, 0]
+    assert len(response['entries']) == len(SESSIONS) and stub['enum_calls'] == 1
+
+
+@pytest.mark.parametrize('steps, status', [
+    ([(502, None, 'nobody', {124: 1, 5: 1}), (10, None, 'nobody', {})], 2221),  # no match: not a fallback
+    ([(502, None, None, {5: 0}), (10, None, None, {})], 5),                      # never back to an earlier step
+])
+def test_plan_ends_at_a_status_it_has_no_fallback_for(driver, steps, status):
+    [(response, stub)] = driver(configure(fault_call=1, fault_status=5) if status == 5 else configure(), plan(*steps))
+    assert plain(response) == {'status': status, 'entries': [], 'steps': [0], 'statuses': [status]}
+    assert stub['enum_calls'] == 1
+
+
+def test_delete_each_goes_on_past_a_pair_already_gone(driver):
+    [(response, stub), (listed, _stub)] = driver(
+        delete_each(('\\\\127.0.1.2', 'bob'), ('\\\\127.0.9.9', 'nobody'), ('\\\\127.0.1.1', 'carol')), enum(0))
+    assert plain(response) == {'status': 0, 'statuses': [0, 2312, 0]}
+    assert stub['del_calls'] == 3
+    assert plain(listed)['entries'] == [{'cname': '127.0.1.1'}, {'cname': '127.0.1.3'}, {'cname': '127.0.1.4'}]
+
+
+def test_delete_each_stops_at_the_first_refusal_and_leaves_the_rest(driver):
+    [(response, stub), (listed, _stub)] = driver(
+        configure(fault_call=2, fault_status=5, mode=3),
+        delete_each(('\\\\127.0.1.2', 'bob'), ('\\\\127.0.1.3', 'guest'), ('\\\\127.0.1.1', 'carol')), enum(0))
+    assert plain(response) == {'status': 5, 'statuses': [0, 5]}
+    assert stub['del_calls'] == 2
+    assert len(plain(listed)['entries']) == len(SESSIONS) - 1  # bob only: guest refused, carol never asked
+
+
+def test_delete_each_never_sends_both_null_and_stops_there(driver):
+    [(response, stub)] = driver(delete_each((None, None), ('\\\\127.0.1.2', 'bob')))
+    assert plain(response) == {'status': 87, 'statuses': [87]}
+    assert stub['del_calls'] == 0
+
+
+def test_one_item_lists_stay_lists(driver):
+    # ConvertTo-Json writes a List value as an array even of one item: the driver's serialiser
+    # stands in for it; what matters here is that the shim hands over Lists, not arrays of one.
+    [(response, _stub)] = driver(delete_each(('\\\\127.0.1.2', 'bob')))
+    assert plain(response) == {'status': 0, 'statuses': [0]}

@@ -1,9 +1,11 @@
 """What the WinRM shim does on a Windows host, with the Windows model standing in for netapi32.
 
-The shim's own logic (plugins/module_utils/_winrm_shim.py), restated for the model: GetInfo when
-both names are given and the level is not 502, else NetSessionEnum until the status is no
-longer ERROR_MORE_DATA (or a page brings nothing); a delete with both names NULL is refused
-with 87 before it reaches netapi32. The shim's C# is exercised against a native stand-in in
+The shim's own logic (plugins/module_utils/_winrm_shim.py), restated for the model: a plan of
+levels walked step by step, each step GetInfo when both names are given and the level is not
+502, else NetSessionEnum until the status is no longer ERROR_MORE_DATA (or a page brings
+nothing), a refusal going on at the step its fallback names; a list of pairs closed in order,
+stopping after the first status that is not "closed" or "already gone"; a pair with both names
+NULL refused with 87 before it reaches netapi32. The shim's C# is exercised against a native stand-in in
 tests/shim; this is what the loopback WS-Management endpoint answers with.
 
 Who may log on: on Windows an account the server does not know fails the WinRM logon (HTTP
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.lanman.server.plugins.module_utils._transport import DELETE_GOES_ON_AFTER
 from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 from tests.wsman.endpoint import WsmanEndpoint
 
@@ -58,28 +61,63 @@ def shim_responder(model: WindowsSessionModel) -> Callable[..., dict[str, Any]]:
             raise UnknownAccountError(
                 f"{user!r} logged on to the WinRM endpoint, but the model does not know that "
                 "account: give the endpoint only the model's accounts (known_users)")
-        client = request.get('client') or None
-        username = request.get('username') or None
         if request['operation'] == 'delete':
-            if client is None and username is None:
-                return {'status': ERROR_INVALID_PARAMETER}
-            return {'status': model.delete(caller, client, username)}
-        level = request['level']
-        if client is not None and username is not None and level != 502:
-            result = model.get_info(caller, level, client, username)
-            return {'status': result.status, 'entries': result.entries if result.status == NERR_SUCCESS else []}
-        entries: list[dict[str, Any]] = []
-        resume = 0
-        for _page in range(_MAX_PAGES):
-            result = model.enum(caller, level, client, username, MAX_PREFERRED_LENGTH, resume)
-            entries += result.entries
-            resume = result.resume_handle
-            # As the shim: loop on the status, not on the resume handle (RULES['resume-handle']).
-            if result.status != ERROR_MORE_DATA or not result.entries:
-                break
-        return {'status': result.status, 'entries': entries if result.status == NERR_SUCCESS else []}
+            return _delete_each(model, caller, request['pairs'])
+        return _enumerate_plan(model, caller, request['plan'], request.get('pref_max_len', -1))
     respond.model = model  # type: ignore[attr-defined]
     return respond
+
+
+def _enumerate_plan(model: WindowsSessionModel, caller: str, plan: list[dict[str, Any]],
+                    pref_max_len: int) -> dict[str, Any]:
+    """SessionApi.EnumeratePlan: walk the steps, each answered as SessionApi.Enumerate."""
+    steps: list[int] = []
+    statuses: list[int] = []
+    answer: dict[str, Any] = {'status': ERROR_INVALID_PARAMETER, 'entries': []}
+    index = 0
+    while 0 <= index < len(plan):
+        step = plan[index]
+        answer = _enumerate(model, caller, step['level'], step.get('client') or None,
+                            step.get('username') or None, pref_max_len)
+        steps.append(index)
+        statuses.append(answer['status'])
+        fallback = step.get('fallback') or []
+        following = dict(zip(fallback[::2], fallback[1::2], strict=True)).get(answer['status'], -1) \
+            if answer['status'] != NERR_SUCCESS else -1
+        index = following if following > index else -1
+    return {**answer, 'steps': steps, 'statuses': statuses}
+
+
+def _enumerate(model: WindowsSessionModel, caller: str, level: int, client: str | None,
+               username: str | None, pref_max_len: int) -> dict[str, Any]:
+    if client is not None and username is not None and level != 502:
+        result = model.get_info(caller, level, client, username)
+        return {'status': result.status, 'entries': result.entries if result.status == NERR_SUCCESS else []}
+    entries: list[dict[str, Any]] = []
+    resume = 0
+    for _page in range(_MAX_PAGES):
+        result = model.enum(caller, level, client, username,
+                            MAX_PREFERRED_LENGTH if pref_max_len == -1 else pref_max_len, resume)
+        entries += result.entries
+        resume = result.resume_handle
+        # As the shim: loop on the status, not on the resume handle (RULES['resume-handle']).
+        if result.status != ERROR_MORE_DATA or not result.entries:
+            break
+    return {'status': result.status, 'entries': entries if result.status == NERR_SUCCESS else []}
+
+
+def _delete_each(model: WindowsSessionModel, caller: str, pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """SessionApi.DeleteEach: in order, stopping after a status that is not DELETE_GOES_ON_AFTER."""
+    statuses: list[int] = []
+    status = ERROR_INVALID_PARAMETER
+    for pair in pairs:
+        client, username = pair.get('client') or None, pair.get('username') or None
+        status = ERROR_INVALID_PARAMETER if client is None and username is None \
+            else model.delete(caller, client, username)
+        statuses.append(status)
+        if status not in DELETE_GOES_ON_AFTER:
+            break
+    return {'status': status, 'statuses': statuses}
 
 
 @contextlib.contextmanager

@@ -197,11 +197,12 @@ def test_unknown_account_never_reaches_the_model_through_the_shim_responder():
     respond = shim_responder(served)
     assert known_users(served, {'admin': 'a', 'LAB\\Admin': 'b', 'admin@LAB.TEST': 'c', 'ghost': 'd'}) \
         == {'admin': 'a', 'LAB\\Admin': 'b', 'admin@LAB.TEST': 'c'}
-    for request in ({'operation': 'enum', 'level': 0}, {'operation': 'delete', 'username': 'bob'}):
+    enum = {'operation': 'enum', 'plan': [{'level': 0, 'client': None, 'username': None}]}
+    for request in (enum, {'operation': 'delete', 'pairs': [{'client': None, 'username': 'bob'}]}):
         with pytest.raises(UnknownAccountError):
             respond(request, user='ghost')
     assert served.asked == []
-    assert respond({'operation': 'enum', 'level': 0}, user='LAB\\admin')['status'] == NERR_SUCCESS
+    assert respond(enum, user='LAB\\admin')['status'] == NERR_SUCCESS
     assert served.asked == [('enum', 'admin')]
 
 

@@ -97,12 +97,12 @@ def test_bad_winrm_options_are_refused_before_connecting(endpoint, task, fragmen
 
 
 def test_a_shell_that_reached_the_operation_quota_is_replaced_and_the_run_goes_on(monkeypatch):
-    """MaxConcurrentOperationsPerUser: a close of four pairs runs more commands than a shell of
-    three may; each refused command is started again in a new shell, and every pair is closed."""
+    """MaxConcurrentOperationsPerUser: a shell that may run one command lists the sessions; the
+    close of every pair is refused, started again in a new shell, and closes them all."""
     monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
     model = _model(True)
     with WsmanEndpoint(shim_responder(model), users=PASSWORDS, expected_script=SHIM_SCRIPT,
-                       expected_bootstrap=BOOTSTRAP, max_operations=3) as endpoint:
+                       expected_bootstrap=BOOTSTRAP, max_operations=1) as endpoint:
         params = dict(server='127.0.0.1', backend='winrm', connection_username='admin',
                       connection_password=PASSWORDS['admin'], winrm_scheme='http',
                       winrm_port=endpoint.port, all_sessions=True)
@@ -112,9 +112,10 @@ def test_a_shell_that_reached_the_operation_quota_is_replaced_and_the_run_goes_o
     assert result['changed'] is True and model.snapshot() == []
     creates = [x for x in endpoint.exchanges if x['action'] == 'Create' and x['status'] == 200]
     refused = [x for x in endpoint.exchanges if x['action'] == 'Command' and x['status'] == 500]
-    commands = len(endpoint.commands)  # the commands that started (one listing, one per pair)
-    assert commands == 1 + len({(s.cname.lower(), s.username.lower()) for s in _model(True).sessions})
-    assert len(creates) == 1 + len(refused) and len(refused) == (commands - 1) // 3
+    started = [command['request']['operation'] for command in endpoint.commands]
+    assert started == ['enum', 'delete'] and len(refused) == 1 and len(creates) == 2
+    pairs = {(s.cname.lower(), s.username.lower()) for s in _model(True).sessions}
+    assert len(endpoint.commands[1]['request']['pairs']) == len(pairs) == 4
 
 
 def test_a_refusal_in_a_new_shell_too_fails_with_the_fault():

@@ -1,6 +1,7 @@
 """A fake transport at the collection's own seam (``_transport.SessionTransport``), for the fast tier.
 
-It answers ``enumerate`` and ``delete`` from a list of SESSION_INFO entries and a script of
+It answers ``enumerate`` (a plan, walked one level at a time) and ``delete`` (pairs, one at a
+time, lazily) from a list of SESSION_INFO entries and a script of
 refusals, and records every call, so the logic written once for both transports (level
 fallback, filtering, the module's own session, selection, partial closes, the access-denied
 re-check) runs in milliseconds, without root or network. The real transports are tested
@@ -9,14 +10,16 @@ against real Samba and the Windows model elsewhere; this replaces neither.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ansible_collections.lanman.server.plugins.module_utils._errors import (
     ERROR_ACCESS_DENIED, NERR_CLIENT_NAME_NOT_FOUND, NetSessionError, status_name,
 )
 from ansible_collections.lanman.server.plugins.module_utils._own_session import OwnSession
-from ansible_collections.lanman.server.plugins.module_utils._transport import SessionTransport
+from ansible_collections.lanman.server.plugins.module_utils._transport import (
+    DELETE_GOES_ON_AFTER, Attempt, SessionTransport, Step, walk_plan,
+)
 from tests.windows.model import LEVEL_FIELDS  # [MS-SRVS] 2.2.4.11-2.2.4.15, written once for the tests
 
 
@@ -42,6 +45,9 @@ class FakeTransport(SessionTransport):
         self.served_levels = served_levels
         self.samba_like = samba_like  # Samba: 5 (not 2312) for a pair it no longer has
         self.calls: list[tuple] = []
+        """Every NetrSessionEnum / NetrSessionDel, one per level tried or pair closed."""
+        self.batches: list[tuple[str, int]] = []
+        """Every transport call (a plan or a list of pairs) and its length."""
         self.closed = False
 
     @property
@@ -55,13 +61,28 @@ class FakeTransport(SessionTransport):
             raise NetSessionError(status, status_name(status), operation=f'fake {key}',
                                   server=self.server)
 
-    def enumerate(self, level: int, unc_client: str | None,
-                  username: str | None) -> list[dict[str, Any]]:
-        self.calls.append(('enumerate', level, unc_client, username))
-        self._refusal(level, unc_client, username)
-        return [{field: entry[field] for field in LEVEL_FIELDS[level]} for entry in self.sessions]
+    def enumerate(self, plan: Sequence[Step]) -> list[Attempt]:
+        self.batches.append(('enumerate', len(plan)))
+        return walk_plan(plan, self._enumerate_step)
 
-    def delete(self, unc_client: str | None, username: str) -> None:
+    def _enumerate_step(self, step: Step) -> list[dict[str, Any]]:
+        self.calls.append(('enumerate', step.level, step.unc_client, step.username))
+        self._refusal(step.level, step.unc_client, step.username)
+        return [{field: entry[field] for field in LEVEL_FIELDS[step.level]} for entry in self.sessions]
+
+    def delete(self, pairs: Sequence[tuple[str | None, str]]) -> Iterator[NetSessionError | None]:
+        self.batches.append(('delete', len(pairs)))
+        for unc_client, username in pairs:
+            try:
+                self._delete_one(unc_client, username)
+            except NetSessionError as refusal:
+                yield refusal
+                if refusal.code not in DELETE_GOES_ON_AFTER:
+                    return
+            else:
+                yield None
+
+    def _delete_one(self, unc_client: str | None, username: str) -> None:
         self.calls.append(('delete', unc_client, username))
         self._refusal('delete', unc_client, username)
         client = unc_client[2:] if unc_client else None

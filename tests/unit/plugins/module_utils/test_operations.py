@@ -12,7 +12,7 @@ from ansible_collections.lanman.server.plugins.module_utils._errors import (
 )
 from ansible_collections.lanman.server.plugins.module_utils._execute import execute
 from ansible_collections.lanman.server.plugins.module_utils._operations import (
-    close_pairs, list_sessions,
+    close_pairs, fallback_plan, list_sessions,
 )
 from ansible_collections.lanman.server.plugins.module_utils._options import (
     DELETE_ARGUMENT_SPEC, INFO_ARGUMENT_SPEC,
@@ -149,6 +149,61 @@ def test_one_call_closes_every_client_of_the_user():
                          one_call_username='alice')
     assert [c for c in transport.calls if c[0] == 'delete'] == [('delete', None, 'alice')]
     assert len(report.closed) == 2
+
+
+# ---- one transport call for all of the work --------------------------------------------------
+
+def test_the_whole_fallback_is_one_plan_with_the_next_step_for_each_refusal():
+    plan = fallback_plan([502, 2, 1, 10, 0], '\\\\10.0.0.1', check_account('username', 'alice'))
+    assert [(step.level, dict(step.fallback)) for step in plan] == [
+        (502, {ERROR_INVALID_LEVEL: 1, ERROR_ACCESS_DENIED: 3}), (2, {ERROR_INVALID_LEVEL: 2, ERROR_ACCESS_DENIED: 3}),
+        (1, {ERROR_INVALID_LEVEL: 3, ERROR_ACCESS_DENIED: 3}), (10, {ERROR_INVALID_LEVEL: 4}), (0, {})]
+    # NetSessionGetInfo (both names) has no level 502: that step sends no user name.
+    assert [step.username for step in plan] == [None, 'alice', 'alice', 'alice', 'alice']
+    assert fallback_plan([1], None, None)[0].fallback == {}
+
+
+def test_listing_with_fallback_is_one_transport_call():
+    transport = FakeTransport(SESSIONS, refuse={502: ERROR_ACCESS_DENIED})
+    list_sessions(transport, level='auto', client=None, username=None)
+    assert transport.batches == [('enumerate', 5)] and levels_called(transport) == [502, 10]
+
+
+@pytest.mark.parametrize('pairs', [1, 10, 100])
+def test_closing_any_number_of_pairs_is_one_listing_and_one_close(pairs):
+    sessions = [session(f'10.1.{index // 250}.{index % 250}', 'alice') for index in range(pairs)]
+    transport = FakeTransport(sessions + [session('10.9.9.9', 'bob')])
+    found = list_sessions(transport, level='auto', client=None, username=None, need_username=True)
+    selection = select_pairs(found.sessions, client=None, username=None, min_idle_seconds=None,
+                             exclude_usernames=[check_account('u', 'bob')], own=None, own_unseen=False)
+    report = close_pairs(transport, selection, level=found.level, check_mode=False)
+    assert len(report.closed) == pairs and transport.sessions == [session('10.9.9.9', 'bob')]
+    assert transport.batches == [('enumerate', 4), ('delete', pairs)]
+
+
+def test_a_pair_found_gone_after_access_denied_sends_the_rest_again():
+    # Samba: 5 for the first pair, which a new listing shows is gone; the rest follow in a new call.
+    transport = FakeTransport(SESSIONS, samba_like=True)
+    _found, selection = _selection(transport)
+    transport.sessions = [s for s in transport.sessions if s['cname'] != '10.0.0.1']
+    report = close_pairs(transport, selection, level=1, check_mode=False)
+    assert [r['client'] for r in report.already_gone] == ['10.0.0.1']
+    assert [r['client'] for r in report.closed] == ['10.0.0.2']
+    assert [batch for batch in transport.batches if batch[0] == 'delete'] == [('delete', 2), ('delete', 1)]
+
+
+def test_a_close_answered_for_no_pair_fails_instead_of_looping():
+    class Mute(FakeTransport):
+        def delete(self, pairs):
+            self.batches.append(('delete', len(pairs)))
+            return iter(())
+
+    transport = Mute(SESSIONS)
+    _found, selection = _selection(transport)
+    with pytest.raises(NetSessionError) as caught:
+        close_pairs(transport, selection, level=1, check_mode=False)
+    assert caught.value.detail == 'no pair was answered' and len(caught.value.partial['not_closed']) == 2
+    assert [batch for batch in transport.batches if batch[0] == 'delete'] == [('delete', 2)]
 
 
 # ---- the module operations through execute -------------------------------------------------
