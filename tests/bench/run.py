@@ -14,6 +14,9 @@ Measures side by side, in one run, and writes ``bench-results.json`` at the repo
   lanman.server.netsession_info`` run listing that server (the summed tree is under ``raw``).
 * ``close_500_seconds``: wall time of one ``netsession_delete`` run closing 500 (client, user)
   pairs on that server, and, separately, Ansible's own start-up for the same command line.
+* ``winrm_close_100_vs_1``: closing 100 (client, user) pairs over WinRM against closing 1, at a
+  real Windows server's cost per PowerShell process, with the same closes over SMB beside them
+  (``_winrm_leg.py``; the Windows model behind both).
 * ``round_trips_vs_rpcclient``: network round trips of one complete fresh enumeration, ours
   minus rpcclient's, from the extra time ``tc netem`` delay adds inside a private network
   namespace that has nothing but its own ``lo`` (see ``_netns_probe.py``).
@@ -46,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench._common import (
     ADMIN, BIN, COLLECTIONS, REPO, USER, connection_args, median, module_params, rpcclient_argv,
 )
+from tests.bench._winrm_leg import bench_winrm
 from tests.lab.holder import SessionHolder, SessionSpec
 from tests.lab.samba import SambaServer, allocate_server_address, stop_server_at
 
@@ -59,8 +63,9 @@ TARGETS = {  # key: (target, limit); lower is better for every one of them
     'enum_peak_rss_mb': (100, 100),
     'close_500_seconds': (3.0, 3.0),
     'round_trips_vs_rpcclient': (1.0, 1.0),
+    'winrm_close_100_vs_1': (2.0, 2.0),
 }
-SECTIONS = ('fleet', 'enum', 'rss', 'close', 'trips')
+SECTIONS = ('fleet', 'enum', 'rss', 'close', 'trips', 'winrm')
 _ANSIBLE_TIMEOUT = 300
 _RPCCLIENT_TIMEOUT = 120
 
@@ -433,6 +438,11 @@ def main() -> int:
             results['close_500_ansible_startup_seconds'] = close['raw']['ansible_startup_median_seconds']
             results['raw']['close'] = close['raw']
         lab.close()
+
+        if 'winrm' in only:
+            winrm = bench_winrm(3, log)
+            results['winrm_close_100_vs_1'] = winrm['ratio']
+            results['raw']['winrm'] = winrm['raw']
 
         if 'trips' in only:
             trips = bench_round_trips(work, netns_address, options.delay_ms, 5)
