@@ -19,7 +19,8 @@ from typing import NamedTuple
 __all__ = [
     'NERR_SUCCESS', 'ERROR_ACCESS_DENIED', 'ERROR_NOT_ENOUGH_MEMORY', 'ERROR_BAD_NETPATH',
     'ERROR_NETNAME_DELETED', 'ERROR_NOT_SUPPORTED', 'ERROR_INVALID_PARAMETER', 'ERROR_SEM_TIMEOUT',
-    'ERROR_INVALID_LEVEL', 'ERROR_MORE_DATA', 'ERROR_LOGON_FAILURE', 'RPC_S_SERVER_UNAVAILABLE', 'NERR_USER_NOT_FOUND',
+    'ERROR_INVALID_LEVEL', 'ERROR_MORE_DATA', 'ERROR_ACCESS_DISABLED_BY_POLICY', 'ERROR_LOGON_FAILURE',
+    'RPC_S_SERVER_UNAVAILABLE', 'NERR_USER_NOT_FOUND',
     'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR',
     'SEC_E_LOGON_DENIED', 'SEC_E_NO_CREDENTIALS', 'status_name', 'NetSessionError',
     'OptionError', 'missing_library', 'Failure', 'failures_as',
@@ -43,6 +44,9 @@ ERROR_SEM_TIMEOUT = 121
 ERROR_INVALID_LEVEL = 124
 ERROR_MORE_DATA = 234
 """NetrSessionEnum: more entries are available; call again with the returned resume handle."""
+ERROR_ACCESS_DISABLED_BY_POLICY = 1260
+"""winerror.h: "This program is blocked by group policy" (AppLocker, App Control or a software
+restriction policy; here also PowerShell held to Constrained Language Mode by one)."""
 ERROR_LOGON_FAILURE = 1326
 """The server refused the credentials (what Windows reports for a failed logon)."""
 RPC_S_SERVER_UNAVAILABLE = 1722
@@ -71,6 +75,7 @@ _WIN32_NAMES = {
     ERROR_SEM_TIMEOUT: 'ERROR_SEM_TIMEOUT',
     ERROR_INVALID_LEVEL: 'ERROR_INVALID_LEVEL',
     ERROR_MORE_DATA: 'ERROR_MORE_DATA',
+    ERROR_ACCESS_DISABLED_BY_POLICY: 'ERROR_ACCESS_DISABLED_BY_POLICY',
     ERROR_LOGON_FAILURE: 'ERROR_LOGON_FAILURE',
     RPC_S_SERVER_UNAVAILABLE: 'RPC_S_SERVER_UNAVAILABLE',
     RPC_S_PROTOCOL_ERROR: 'RPC_S_PROTOCOL_ERROR',

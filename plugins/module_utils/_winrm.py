@@ -22,13 +22,14 @@ import base64
 import contextlib
 import json
 import re
+import ssl
 from xml.etree import ElementTree
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ._errors import (
-    ERROR_BAD_NETPATH, ERROR_INVALID_PARAMETER, ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED,
-    ERROR_NOT_SUPPORTED, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED,
+    ERROR_ACCESS_DENIED, ERROR_ACCESS_DISABLED_BY_POLICY, ERROR_BAD_NETPATH, ERROR_INVALID_PARAMETER,
+    ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED, ERROR_NOT_SUPPORTED, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED,
     SEC_E_NO_CREDENTIALS, Failure, NetSessionError, failures_as,
 )
 from ._transport import DELETE_GOES_ON_AFTER, Attempt, SessionTransport, Step
@@ -47,6 +48,13 @@ try:
     from winrm.vendor.requests_kerberos.exceptions import KerberosExchangeError
 except ImportError as import_error:  # reported by the factory (_tasks), only when WinRM is chosen
     LIBRARY_IMPORT_ERROR = import_error
+_CREDSSP_REFUSED: tuple[type[Exception], ...] = ()
+_CREDSSP_FAILED: tuple[type[Exception], ...] = ()
+try:  # pywinrm[credssp]: requests-credssp is there only where CredSSP is installed
+    from requests_credssp.exceptions import AuthenticationException, NTStatusException
+    _CREDSSP_REFUSED, _CREDSSP_FAILED = (NTStatusException,), (AuthenticationException,)
+except ImportError:
+    pass
 
 __all__ = ['WinrmTransport']
 
@@ -59,12 +67,38 @@ POWERSHELL_ARGUMENTS = ('-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'By
 # WSManFault 2150859174: "This user is allowed a maximum number of N concurrent operations, which
 # has been exceeded" (the WinRM service's MaxConcurrentOperationsPerUser, as public reports show it).
 ERROR_WSMAN_QUOTA_MAX_OPERATIONS = 0x803381A6
-# [MS-ERREF] 2.1: what a failed TLS certificate check is called on Windows.
+# [MS-ERREF] 2.1: Schannel's names for what a TLS handshake refused.
+SEC_E_WRONG_PRINCIPAL = 0x80090322
 SEC_E_UNTRUSTED_ROOT = 0x80090325
+SEC_E_ILLEGAL_MESSAGE = 0x80090326
+SEC_E_CERT_EXPIRED = 0x80090328
+# OpenSSL's X509_V_ERR_* codes, in ssl.SSLCertVerificationError.verify_code.
+_X509_WRONG_NAME = (62, 64)  # HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
+_X509_EXPIRED = (9, 10)  # CERT_NOT_YET_VALID, CERT_HAS_EXPIRED
 _CLIXML_HEADER = b'#< CLIXML'
 # What a failed close says when its answer was lost: the shim may have closed some pairs.
 _OUTCOME_UNKNOWN = ('the request was sent but its answer was lost: the server may have closed some '
                     'of the pairs, so list the sessions again before retrying')
+# What an administrator can do about each way a Windows host refuses the shim (also in the
+# troubleshooting guide).
+_GUIDE_LOGON = (
+    'the WinRM service refused the credentials: a wrong user name or password, an account not '
+    'allowed to log on, or a local account other than the built-in Administrator, which UAC '
+    'remote restrictions filter (LocalAccountTokenFilterPolicy 0): use a domain account that is '
+    'an administrator of the server')
+_GUIDE_CONSTRAINED = (
+    'an AppLocker or App Control policy holds PowerShell to this language mode, in which the shim '
+    'cannot define its netapi32 calls: use backend: smb for this server (NetrSessionEnum over '
+    'SMB needs no PowerShell), or have the policy trust the collection')
+_FAULT_GUIDES = {
+    ERROR_ACCESS_DENIED: (
+        'the WinRM service refused this account a command shell: it is neither an administrator '
+        'nor allowed by the service\'s RootSDDL, or it may use only a JEA endpoint, which pywinrm '
+        'cannot reach; use backend: smb, or an account that may open a shell'),
+    ERROR_ACCESS_DISABLED_BY_POLICY: (
+        'a software restriction, AppLocker or App Control policy does not let powershell.exe '
+        'start for this account: use backend: smb for this server'),
+}
 # pywinrm's InvalidCredentialsError for the server's HTTP 401 (its others are local checks).
 _CREDENTIALS_REJECTED = 'the specified credentials were rejected by the server'
 
@@ -101,7 +135,7 @@ def _failure(error: Exception, timeout: int) -> Failure | None:
     """The code for an exception of pywinrm or requests; None for any other."""
     if isinstance(error, InvalidCredentialsError):
         if str(error) == _CREDENTIALS_REJECTED:  # the server's 401, not a local complaint
-            return Failure(ERROR_LOGON_FAILURE, None, 'the WinRM service refused the credentials')
+            return Failure(ERROR_LOGON_FAILURE, None, _GUIDE_LOGON)
         return Failure(ERROR_INVALID_PARAMETER, None, f"pywinrm: {error}")
     if isinstance(error, KerberosExchangeError):
         # The GSSAPI major status says what Windows' SSPI would: no ticket to use, or a refusal.
@@ -109,15 +143,21 @@ def _failure(error: Exception, timeout: int) -> Failure | None:
         code = SEC_E_NO_CREDENTIALS if 'No credentials were supplied' in text else SEC_E_LOGON_DENIED
         return Failure(code, None, f"Kerberos: {text}")
     if isinstance(error, WSManFaultError):
-        return Failure(error.wsman_fault_code or error.wmierror_code or error.code, 'WSMAN_FAULT',
-                       error.reason)
+        code = error.wsman_fault_code or error.wmierror_code or error.code
+        if code in _FAULT_GUIDES:  # a Win32 code Windows puts in the fault: named, with what to do
+            return Failure(code, None, f"{error.reason.strip()} ({_FAULT_GUIDES[code]})")
+        return Failure(code, 'WSMAN_FAULT', error.reason)
     if isinstance(error, WinRMTransportError):
         return Failure(error.code, f'HTTP_{error.code}', 'the WinRM service answered with an HTTP error')
     if isinstance(error, (TimeoutError, WinRMOperationTimeoutError, requests.exceptions.Timeout)):
         return Failure(ERROR_SEM_TIMEOUT, None, f"no answer within the WinRM timeouts ({timeout} s)")
     if isinstance(error, requests.exceptions.SSLError):
-        return Failure(SEC_E_UNTRUSTED_ROOT, 'SEC_E_UNTRUSTED_ROOT', 'the server certificate could not '
-                       'be verified (winrm_ca_trust_path, or winrm_server_cert_validation=ignore)')
+        return _tls_failure(error)
+    if isinstance(error, _CREDSSP_REFUSED):  # the TSRequest errorCode of the server (NTSTATUS)
+        return Failure(int(error.args[0]), None, f"CredSSP: the WinRM service refused the logon ({error})")
+    if isinstance(error, _CREDSSP_FAILED):
+        offered = 'available authentication method' not in str(error)
+        return Failure(ERROR_LOGON_FAILURE if offered else ERROR_NOT_SUPPORTED, None, f"CredSSP: {error}")
     if isinstance(error, requests.exceptions.ConnectionError):
         if not _never_connected(error):  # the same code as a lost SMB connection
             return Failure(ERROR_NETNAME_DELETED, None, 'the WinRM service dropped the connection')
@@ -129,22 +169,47 @@ def _failure(error: Exception, timeout: int) -> Failure | None:
     return None
 
 
-def _never_connected(error: BaseException) -> bool:
-    """Whether a requests ConnectionError is a failure to connect (refused, unresolved), not a
-    connection that was lost after it was made: urllib3 says NewConnectionError somewhere in
-    the chain of wrapped errors (requests' ConnectionError > MaxRetryError > NewConnectionError).
-    """
+def _tls_failure(error: Exception) -> Failure:
+    """A refused TLS handshake, named as Schannel names it: the server certificate's issuer,
+    name or validity, else the handshake itself (the server refused the client certificate,
+    or the two had no TLS version or cipher suite in common)."""
+    verify = _cause(error, ssl.SSLCertVerificationError)
+    code = getattr(verify, 'verify_code', None)
+    reason = str(getattr(verify, 'verify_message', '') or '').rstrip('.') or str(error)
+    text = str(error)
+    if code in _X509_WRONG_NAME or (verify is None and 'mismatch' in text):
+        return Failure(SEC_E_WRONG_PRINCIPAL, 'SEC_E_WRONG_PRINCIPAL', 'the server certificate is not '
+                       f'for the name connected to ({reason}): name the server as its certificate does')
+    if code in _X509_EXPIRED or (verify is None and 'has expired' in text):
+        return Failure(SEC_E_CERT_EXPIRED, 'SEC_E_CERT_EXPIRED', 'the server certificate is outside '
+                       f'its validity period ({reason})')
+    if verify is not None or 'certificate verify failed' in text:
+        return Failure(SEC_E_UNTRUSTED_ROOT, 'SEC_E_UNTRUSTED_ROOT', 'the server certificate could not '
+                       'be verified (winrm_ca_trust_path, or winrm_server_cert_validation=ignore)')
+    return Failure(SEC_E_ILLEGAL_MESSAGE, 'SEC_E_ILLEGAL_MESSAGE', 'the TLS handshake with the WinRM '
+                   f'service failed ({_cause(error, ssl.SSLError) or error})')
+
+
+def _cause(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in the chain requests and urllib3 wrap (requests' SSLError
+    > MaxRetryError > urllib3's SSLError > ssl's own), or None."""
     pending, seen = [error], 0
     while pending and seen < 20:  # bounded: a malformed chain must not loop
         item = pending.pop()
         seen += 1
-        if isinstance(item, NewConnectionError):
-            return True
+        if isinstance(item, kind):
+            return item
         pending += [arg for arg in getattr(item, 'args', ()) if isinstance(arg, BaseException)]
         reason = getattr(item, 'reason', None)
         if isinstance(reason, BaseException):
             pending.append(reason)
-    return False
+    return None
+
+
+def _never_connected(error: BaseException) -> bool:
+    """Whether a requests ConnectionError is a failure to connect (refused, unresolved), not a
+    connection that was lost after it was made: urllib3 says NewConnectionError in the chain."""
+    return _cause(error, NewConnectionError) is not None
 
 
 def _protocol(params: Mapping[str, Any], endpoint: str, read_timeout: int) -> Protocol:
@@ -225,6 +290,10 @@ class WinrmTransport(SessionTransport):
             if outcome_unknown:
                 error.detail = f"{error.detail}; {_OUTCOME_UNKNOWN}" if error.detail else _OUTCOME_UNKNOWN
             raise
+        if exit_code == ERROR_ACCESS_DISABLED_BY_POLICY:  # the bootstrap's language-mode check
+            said = stdout.decode('utf-8', 'replace').strip()
+            raise NetSessionError(exit_code, None, operation=operation, server=self.server,
+                                  detail=f"{said}: {_GUIDE_CONSTRAINED}" if said else _GUIDE_CONSTRAINED)
         if exit_code != 0:
             raise NetSessionError(exit_code, 'POWERSHELL_EXIT_CODE', operation=operation,
                                   server=self.server,

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from tests.bench._common import median
+from tests.bench._common import median, module_params
 
 PAIRS = (1, 10, 100)
 _SMB_ADDRESS = '127.0.0.1'
@@ -52,7 +52,6 @@ def _no_proxy() -> Iterator[None]:
 def _close(backend: str, pairs: int, cost: Any) -> tuple[float, int]:
     """Seconds to close ``pairs`` pairs of alice over ``backend``, and PowerShell processes started."""
     from ansible_collections.lanman.server.plugins.module_utils._execute import execute
-    from ansible_collections.lanman.server.plugins.module_utils._options import DELETE_ARGUMENT_SPEC
     from ansible_collections.lanman.server.plugins.module_utils._tasks import netsession_delete
     from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
     from tests.windows.shim_model import shim_responder
@@ -61,8 +60,7 @@ def _close(backend: str, pairs: int, cost: Any) -> tuple[float, int]:
     from tests.wsman.endpoint import WsmanEndpoint
 
     model = _model(pairs)
-    params = {name: option.get('default') for name, option in DELETE_ARGUMENT_SPEC.items()}
-    params.update(username='alice', connection_username='admin', connection_password=PASSWORDS['admin'])
+    common = dict(username='alice', connection_username='admin', connection_password=PASSWORDS['admin'])
     served: Any
     if backend == 'winrm':
         served = WsmanEndpoint(shim_responder(model), users={'admin': PASSWORDS['admin']},
@@ -71,9 +69,11 @@ def _close(backend: str, pairs: int, cost: Any) -> tuple[float, int]:
         served = ModelSmbServer(model, _SMB_ADDRESS, _SMB_PORT, PASSWORDS, 'admin')
     with served:
         if backend == 'winrm':
-            params.update(server='127.0.0.1', backend='winrm', winrm_scheme='http', winrm_port=served.port)
+            params = module_params('DELETE_ARGUMENT_SPEC', **common, server='127.0.0.1', backend='winrm',
+                                   winrm_scheme='http', winrm_port=served.port)
         else:
-            params.update(server=served.address, port=served.port, backend='smb')
+            params = module_params('DELETE_ARGUMENT_SPEC', **common, server=served.address, port=served.port,
+                                   backend='smb')
         started = time.monotonic()
         result = execute(netsession_delete, params, check_mode=False, diff=False)
         wall = time.monotonic() - started

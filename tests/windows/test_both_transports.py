@@ -130,10 +130,10 @@ def test_winrm_wrong_password_is_a_logon_failure():
     model = _model(True)
     with WsmanEndpoint(shim_responder(model), users=PASSWORDS) as endpoint:
         result = _run(INFO, dict(server='127.0.0.1', backend='winrm', connection_username='admin',
-                                 connection_password='wrong', winrm_scheme='http',
+                                 connection_password='Not-Adm1n-pass', winrm_scheme='http',
                                  winrm_port=endpoint.port), False)
     assert (result['failed'], result['code'], result['code_name']) == (True, 1326, 'ERROR_LOGON_FAILURE')
-    assert 'wrong' not in result['msg']
+    assert 'Not-Adm1n-pass' not in repr(result)
 
 
 def test_stdin_arrives_whole_over_several_chunks(monkeypatch):

@@ -8,14 +8,15 @@ request from stdin and answers through a ``responder`` callable.
 Modelled after Windows (the source of each rule is named where it is defined):
 
 * HTTP: ``Server: Microsoft-HTTPAPI/2.0``; an unauthenticated request gets 401 with
-  ``WWW-Authenticate: Negotiate`` (and ``Basic realm="WSMAN"`` when Basic is allowed); NTLM
-  authenticates the TCP connection (raw NTLM tokens under the ``Negotiate`` or ``NTLM`` scheme,
-  checked by pyspnego's acceptor against an ``NTLM_USER_FILE``); Basic authenticates each
-  request; a wrong user or password gets 401.
+  ``WWW-Authenticate: Negotiate`` (and ``Basic realm="WSMAN"`` when Basic is allowed,
+  ``CredSSP`` when CredSSP is); NTLM authenticates the TCP connection (raw NTLM tokens under
+  the ``Negotiate`` or ``NTLM`` scheme, checked by pyspnego's acceptor against an
+  ``NTLM_USER_FILE``); Basic authenticates each request; a wrong user or password gets 401.
 * Message encryption ([MS-WSMV] 2.2.9.1.1, the framing of pywinrm's ``winrm/encryption.py``):
   an encrypted request is answered encrypted, faults included; a plain one plainly.
   ``encryption='auto'`` is ``AllowUnencrypted=true``; ``'required'`` is ``AllowUnencrypted=false``:
-  an unencrypted NTLM body gets HTTP 500 with an empty body and Basic gets 401.
+  an unencrypted NTLM body gets HTTP 500 with an empty body and Basic gets 401 (over HTTP;
+  see HTTPS below).
 * Limits: an HTTP body over MaxEnvelopeSizekb 150 (153,600 bytes) gets HTTP 413 with an empty
   body, as the WinRM service answers (pywinrm raises ``WinRMTransportError`` with code 413);
   ``oversize_answer='fault'`` answers instead with HTTP 500 and an s:Sender / w:EncodingLimit
@@ -41,6 +42,32 @@ Unverified against Windows (chosen, not observed): 400 for a body that does not 
 fault for a command line over 32,767 characters with ``WINRS_SKIP_CMD_SHELL=TRUE``, the faults
 for Receive after Done, Send after End and an unknown CommandId, and most fault subcodes.
 
+* HTTPS (``https=(certificate PEM, key PEM)``): the listening socket wrapped with TLS 1.2 or
+  later; each connection's handshake runs in its own thread, bounded by
+  ``tls_handshake_timeout`` (a failed one is recorded in ``tls_failures``). The server's
+  certificate is what the client checks (``ca_trust_path``, name and address, validity); over
+  HTTPS AllowUnencrypted does not apply (a plain body is accepted) and Basic is offered whatever
+  ``encryption`` says, as the WinRM service does; pywinrm's ``message_encryption='auto'`` does not
+  encrypt over HTTPS ('always' still does, and is answered sealed).
+* Channel binding for NTLM over HTTPS (``cbt_hardening``, Service\\Auth\\CbtHardeningLevel):
+  the client's MsvAvChannelBindings must be the MD5 of RFC 5929 ``tls-server-end-point`` of the
+  listener's certificate; 'relaxed' (Windows' default) checks it when the client sent one,
+  'strict' always, 'none' never.
+* Certificate authentication (``allow_certificate``, Service\\Auth\\Certificate, off by default
+  as on Windows; over HTTPS only): the server asks for a client certificate in the handshake and
+  verifies its chain against ``client_ca`` (a certificate from another issuer fails the
+  handshake); a request with ``Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual``
+  is then mapped to a local account by ``certificate_mappings`` (``CertificateMapping``: the
+  ClientCertificate entries' Subject = the UPN in the certificate's subject alternative names,
+  or ``*``; Issuer = the SHA-1 thumbprint of the issuing CA); Client Authentication EKU needed;
+  unmapped or over HTTP: 401.
+* CredSSP (``allow_credssp``, Service\\Auth\\CredSSP, off by default as on Windows; offered in
+  the 401 challenge only when on): [MS-CSSP] with pyspnego's acceptor, one 401 per leg
+  (``WWW-Authenticate: CredSSP <token>``): TLS inside the HTTP, SPNEGO with NTLM against the same
+  users, the public key binding, then the delegated credentials, which must log on (a wrong
+  password is refused inside CredSSP with a TSRequest errorCode, SEC_E_LOGON_DENIED, as
+  pyspnego's acceptor sends it). CredSSP authenticates the connection, as NTLM does.
+
 * Kerberos (with ``keytab``): a raw Kerberos token under ``Negotiate`` (what pywinrm sends,
   through pykerberos) is accepted by the GSSAPI acceptor of pyspnego with the keys of the
   keytab (``HTTP/<name>`` principals exported from a KDC); the AP-REP goes back in
@@ -53,7 +80,39 @@ for Receive after Done, Send after End and an unknown CommandId, and most fault 
   chosen). Windows counts operations per user across its shells; the model counts per shell,
   which is what makes a new shell the remedy pywinrm's users apply.
 
-Not modelled: CredSSP, HTTPS and certificates, channel binding, SPNEGO-wrapped NTLM tokens
+* What a process costs (``cost``, a ``ProcessCost``): each PowerShell command waits the start-up
+  of powershell.exe, and one that gets a request also Add-Type's compile of the shim's C# (a
+  fresh process has no compiled copy), before it answers; the defaults are public figures for a
+  warm Windows Server (docs/dev/winrm.md). Each command's ``charged`` seconds are recorded.
+
+* Hosts that refuse scripts: ``language_mode='ConstrainedLanguage'`` (AppLocker or App Control
+  enforcing it; about_Language_Modes): reading ``$ExecutionContext.SessionState.LanguageMode``
+  works, ``[scriptblock]::Create`` fails with MethodInvocationNotSupportedInConstrainedLanguage
+  (exit 1); a bootstrap that checks the mode first (in the one statement shape the model
+  recognises) answers as its check says. ``blocked_programs`` (an AppLocker or software
+  restriction rule): a Command of such a program gets a fault with code 1260
+  (ERROR_ACCESS_DISABLED_BY_POLICY; cmd.exe counts when WINRS_SKIP_CMD_SHELL is FALSE).
+  ``shell_denied_users`` (not allowed by the RootSDDL, which governs the command shell: JEA-only
+  or Remote Management Users accounts): Create gets HTTP 500 with WSManFault 5, "Access is
+  denied." (pywinrm#336). ``uac_filtered_users`` (local administrators other than the built-in
+  one, LocalAccountTokenFilterPolicy 0): a correct logon gets 401 (pywinrm#188).
+  ``execution_policy`` is recorded and changes nothing: it governs script files, and
+  -EncodedCommand runs none (about_Execution_Policies).
+
+Unverified against Windows (chosen, not observed), refusing hosts: the fault's subcode and text
+for a blocked program (and that WinRS reports CreateProcess's 1260 as the fault code), the exact
+Access-denied text for a JEA-only account's shell.
+
+Unverified against Windows (chosen, not observed), HTTPS: the 401 challenge's exact list of
+schemes (Negotiate, Basic, CredSSP; no header for certificates), the TLS alert for a client
+certificate of an untrusted issuer, how a CredSSP ``errorCode`` for a wrong password reads
+on the wire, and that HTTP.sys asks for the client certificate in the first handshake
+(``netsh http ... clientcertnegotiation=enable``) rather than by renegotiation.
+
+Not modelled: CredSSP message encryption (``application/HTTP-CredSSP-session-encrypted``, what
+pywinrm does with CredSSP over HTTP: such a body gets 400), channel binding for Kerberos and
+CredSSP, Kerberos over HTTPS as a tested path, certificate revocation, TLS settings beyond the
+minimum version (cipher suites, renegotiation), SPNEGO-wrapped NTLM tokens
 (raw NTLM only), quotas (MaxShellsPerUser and friends), idle shell timeouts, shell
 ownership checks, other users' shells, code pages (output is always UTF-8), PowerShell's
 ``-Command``/``-File``, console-mode stdin (recorded, not enforced), Windows' exact fault texts
@@ -65,6 +124,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import http.server
 import inspect
 import ipaddress
@@ -74,19 +134,24 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import struct
 import sys
 import tempfile
 import threading
 import uuid
 from xml.etree import ElementTree
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import spnego
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from spnego.channel_bindings import GssChannelBindings
 
-__all__ = ['WsmanEndpoint', 'clixml_error', 'MAX_ENVELOPE_SIZE', 'CMD_LINE_LIMIT', 'MODEL_REFUSED']
+__all__ = ['WsmanEndpoint', 'ProcessCost', 'CertificateMapping', 'clixml_error', 'MAX_ENVELOPE_SIZE', 'CMD_LINE_LIMIT',
+           'MODEL_REFUSED', 'MUTUAL_AUTH']
 
 # [MS-WSMV] 2.2.4.10: MaxEnvelopeSizekb "SHOULD be 500 but MAY be 150"; 150 KiB is what
 # pywinrm announces (w:MaxEnvelopeSize 153600) and the limit the collection must respect.
@@ -99,8 +164,19 @@ CREATE_PROCESS_LIMIT = 32767
 BODY_READ_CAP = 16 * 1024 * 1024
 STDIN_CAP = 64 * 1024 * 1024  # per command, memory bound of the model
 STALL_CAP_SECONDS = 60.0
+COST_CAP_SECONDS = 10.0  # per charge, so that a test cannot stall for long
 OPERATION_TIMEOUT_CAP_SECONDS = 60.0
 IDLE_CONNECTION_SECONDS = 30.0
+TLS_HANDSHAKE_SECONDS = 5.0  # a client that stalls in the TLS handshake is dropped (test bound)
+
+# [MS-WSMV] 2.2.9.2 / pywinrm's certificate transport: the Authorization header of a request whose
+# TLS connection carries the client certificate.
+MUTUAL_AUTH = 'http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual'
+# Microsoft's otherName for the User Principal Name (szOID_NT_PRINCIPAL_NAME).
+_UPN_OID = x509.ObjectIdentifier('1.3.6.1.4.1.311.20.2.3')
+# [MS-NLMP] 2.2.2.1: MsvAvChannelBindings, the MD5 of the client's gss_channel_bindings_struct.
+_MSV_AV_CHANNEL_BINDINGS = 0x000A
+_CBT_LEVELS = ('none', 'relaxed', 'strict')
 
 # winerror.h (ERROR_WSMAN_*), as pywinrm reports them in WSManFaultError.wsman_fault_code.
 ERROR_WSMAN_INVALID_ACTIONURI = 2150858753
@@ -113,6 +189,9 @@ ERROR_WSMAN_MAX_ENVELOPE_SIZE_EXCEEDED = 2150858824
 ERROR_WSMAN_UNEXPECTED_SELECTORS = 2150858843  # "... the shell was not found on the server"
 ERROR_WSMAN_MIN_ENVELOPE_SIZE = 2150858878
 ERROR_WSMAN_QUOTA_MAX_OPERATIONS = 0x803381A6  # 2150859174: MaxConcurrentOperationsPerUser reached
+ERROR_ACCESS_DENIED = 5
+ERROR_ACCESS_DISABLED_BY_POLICY = 1260  # winerror.h: "This program is blocked by group policy."
+LANGUAGE_MODES = ('FullLanguage', 'ConstrainedLanguage')  # the two modelled
 ERROR_FILENAME_EXCED_RANGE = 206  # [MS-ERREF] 2.2; that WinRM faults with it over 32,767 is unverified
 # The endpoint's own refusals (not Windows behaviour) carry ERROR_WSMAN_INVALID_PARAMETER.
 MODEL_REFUSED = ERROR_WSMAN_INVALID_PARAMETER
@@ -204,6 +283,86 @@ def _acceptor_env(name: str, value: str) -> Any:
                 os.environ[name] = previous
 
 
+def _thumbprint(certificate: x509.Certificate) -> str:
+    """Windows' certificate thumbprint: SHA-1 of the DER, upper-case hex."""
+    return certificate.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def _upns(certificate: x509.Certificate) -> list[str]:
+    """The User Principal Names (otherName, a DER UTF8String each) in the subject alternative names."""
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    found = []
+    for name in names.get_values_for_type(x509.OtherName):
+        value = name.value
+        if name.type_id != _UPN_OID or len(value) < 2 or value[0] != 0x0C:
+            continue
+        size, offset = value[1], 2
+        if size & 0x80:
+            offset = 2 + (size & 0x7F)
+            size = int.from_bytes(value[2:offset], 'big')
+        found.append(value[offset:offset + size].decode('utf-8', 'replace'))
+    return found
+
+
+def _end_point_hash(certificate: x509.Certificate) -> bytes:
+    """RFC 5929 4.1: the certificate hashed with its signature's hash (SHA-256 for MD5 and SHA-1)."""
+    algorithm = certificate.signature_hash_algorithm
+    if algorithm is None or algorithm.name in ('md5', 'sha1'):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(certificate.public_bytes(serialization.Encoding.DER))
+    return digest.finalize()
+
+
+def _sent_channel_bindings(authenticate: bytes) -> bool:
+    """Whether an NTLMv2 AUTHENTICATE message carries a non-zero MsvAvChannelBindings."""
+    from spnego._ntlm_raw.messages import Authenticate, NTClientChallengeV2  # pyspnego's own parser
+
+    try:
+        response = Authenticate.unpack(authenticate).nt_challenge_response or b''
+        if len(response) <= 24:  # NTLMv1: no AV pairs at all
+            return False
+        value = NTClientChallengeV2.unpack(response[16:]).av_pairs.get(_MSV_AV_CHANNEL_BINDINGS)
+    except (ValueError, struct.error, KeyError, IndexError):
+        return False
+    return bool(value) and value != b'\x00' * 16
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateMapping:
+    """One ``WSMan:\\localhost\\ClientCertificate`` entry (``New-Item -Path WSMan:\\localhost\\ClientCertificate
+    -Subject <UPN> -Issuer <thumbprint> -URI * -Credential <local account>``): a client certificate whose
+    subject alternative name holds the User Principal Name ``subject`` (``*`` for any) and that
+    ``issuer`` (the SHA-1 thumbprint of the issuing CA, or of the certificate itself) issued logs
+    on as ``user``, one of the endpoint's ``users``."""
+
+    subject: str
+    issuer: str
+    user: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessCost:
+    """What a command costs a real Windows server, in seconds; the endpoint charges it as a delay.
+
+    The defaults are public figures for Windows PowerShell 5.1 on a warm server (docs/dev/winrm.md
+    names the sources): ``powershell_start`` 0.2-0.6 s, taken as 0.5; ``add_type_compile`` (the
+    shim's Add-Type of C# source, csc.exe in a fresh process) about 1-1.25 s, taken as 1.0. A slow
+    or cloud host is several times that (2-6 s to start PowerShell).
+    """
+
+    powershell_start: float = 0.5
+    add_type_compile: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ('powershell_start', 'add_type_compile'):
+            if not 0 <= getattr(self, name) <= COST_CAP_SECONDS:
+                raise ValueError(f"{name} must be within [0, {COST_CAP_SECONDS}] seconds")
+
+
 class _Fault(Exception):
     """A WS-Man fault to answer with (HTTP 500, SOAP 1.2 fault, WSManFault detail)."""
 
@@ -249,6 +408,29 @@ def clixml_error(message: str, *, category: str = 'NotSpecified: (:) [], Runtime
              f'    + FullyQualifiedErrorId : {error_id}', ' ']
     parts = ''.join(f'<S S="Error">{_clixml_escape(line + chr(13) + chr(10))}</S>' for line in lines)
     return CLIXML_HEADER + (_CLIXML_OBJS + (_CLIXML_PROGRESS if progress else '') + parts + '</Objs>').encode('utf-8')
+
+
+# The bootstrap statement that reads the language mode and stops outside FullLanguage, in the one
+# shape the model recognises: $m = $ExecutionContext.SessionState.LanguageMode, then
+# if ($m -ne 'FullLanguage') { "<text with $m>"; exit <n> }.
+_LANGUAGE_CHECK = re.compile(
+    r"^\$(\w+) = \$ExecutionContext\.SessionState\.LanguageMode\n"
+    r"if \(\$\1 -ne 'FullLanguage'\) \{ \"([^\"\n]*)\"; exit (\d+) \}$", re.MULTILINE)
+
+
+def _constrained_run(bootstrap: str, mode: str) -> tuple[bytes, bytes, int]:
+    """powershell.exe -EncodedCommand <bootstrap> outside FullLanguage (about_Language_Modes):
+    reading $ExecutionContext.SessionState.LanguageMode is allowed there, a method of a type that
+    is not a core type ([scriptblock]::Create) is not, and Add-Type is never reached. A bootstrap
+    that checks the mode first answers as its check says; any other fails at [scriptblock]::Create."""
+    check = _LANGUAGE_CHECK.search(bootstrap)
+    create = bootstrap.find('[scriptblock]::Create')
+    if check is not None and (create < 0 or check.start() < create):
+        variable, text, code = check.groups()
+        return (text.replace(f'${variable}', mode) + '\r\n').encode('utf-8'), b'', int(code)
+    return b'', clixml_error('Cannot invoke method. Method invocation is supported only on core types in this '
+                             'language mode.', category='InvalidOperation: (:) [], RuntimeException',
+                             error_id='MethodInvocationNotSupportedInConstrainedLanguage'), 1
 
 
 def _clixml_progress_only() -> bytes:
@@ -297,12 +479,16 @@ class _Server(http.server.ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = False
 
-    def __init__(self, address: tuple[str, int], endpoint: WsmanEndpoint) -> None:
+    def __init__(self, address: tuple[str, int], endpoint: WsmanEndpoint, tls: ssl.SSLContext | None = None) -> None:
         self.endpoint = endpoint
         self.handler_threads: set[threading.Thread] = set()
         self.connections: set[socket.socket] = set()
         self.tracking = threading.Lock()
         super().__init__(address, _Handler)
+        if tls is not None:
+            # Accepted connections are SSLSockets; each does its handshake in its own thread
+            # (bounded by TLS_HANDSHAKE_SECONDS), so a silent client holds up no one else.
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(target=self._serve_connection, args=(request, client_address), daemon=True,
@@ -314,6 +500,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:
+            if isinstance(request, ssl.SSLSocket) and not self.endpoint._tls_handshake(request):
+                self.shutdown_request(request)
+                return
             self.process_request_thread(request, client_address)
         finally:
             with self.tracking:
@@ -340,6 +529,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.auth_kind: str | None = None
         self.context: Any = None  # the completed NTLM or Kerberos acceptor context of this connection
         self.ntlm_pending: Any = None
+        self.credssp_pending: Any = None  # a CredSSP acceptor between its legs
         self.reply_headers: list[tuple[str, str]] = []  # sent with the next answer (Kerberos AP-REP)
 
     def version_string(self) -> str:
@@ -374,7 +564,14 @@ class WsmanEndpoint:
                  allow_basic: bool = True, hostname: str = 'WIN-LANMAN', receive_chunk_size: int | None = None,
                  progress_on_stderr: bool = False, max_envelope_size: int = MAX_ENVELOPE_SIZE,
                  oversize_answer: str = 'http413', keytab: str | None = None,
-                 max_operations: int | None = None) -> None:
+                 max_operations: int | None = None, cost: ProcessCost | None = None,
+                 language_mode: str = 'FullLanguage', execution_policy: str = 'RemoteSigned',
+                 blocked_programs: Iterable[str] = (), shell_denied_users: Iterable[str] = (),
+                 uac_filtered_users: Iterable[str] = (),
+                 https: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
+                 allow_certificate: bool = False, client_ca: str | os.PathLike[str] | None = None,
+                 certificate_mappings: Iterable[CertificateMapping] = (), allow_credssp: bool = False,
+                 cbt_hardening: str = 'relaxed', tls_handshake_timeout: float = TLS_HANDSHAKE_SECONDS) -> None:
         if ipaddress.ip_address(address) not in ipaddress.ip_network('127.0.0.0/8'):
             raise ValueError(f"the test endpoint binds only to 127.0.0.0/8, not {address!r}")
         if port in (445, 5985, 5986) or not 0 <= port <= 65535:
@@ -385,6 +582,16 @@ class WsmanEndpoint:
             raise ValueError(f"oversize_answer must be 'http413' or 'fault', not {oversize_answer!r}")
         if not users:
             raise ValueError('at least one user is needed')
+        if cbt_hardening not in _CBT_LEVELS:
+            raise ValueError(f"cbt_hardening must be one of {_CBT_LEVELS}, not {cbt_hardening!r}")
+        if not 0 < tls_handshake_timeout <= 30:
+            raise ValueError('tls_handshake_timeout must be within (0, 30] seconds')
+        if allow_certificate and https is not None and client_ca is None:
+            raise ValueError('allow_certificate over https needs client_ca: the CAs trusted to issue client certificates')
+        mappings = list(certificate_mappings)
+        for mapping in mappings:
+            if mapping.user not in users:
+                raise ValueError(f"certificate mapping to {mapping.user!r}, which is not one of the users")
         self.responder = responder
         try:
             parameters = inspect.signature(responder).parameters
@@ -405,8 +612,44 @@ class WsmanEndpoint:
         self.keytab = keytab
         """A keytab of HTTP/<name> service keys: Kerberos is accepted for those names."""
         self.max_operations = max_operations
+        self.cost = cost
+        if language_mode not in LANGUAGE_MODES:
+            raise ValueError(f"language_mode must be one of {LANGUAGE_MODES}, not {language_mode!r}")
+        self.language_mode = language_mode
+        """PowerShell's language mode for the users: ConstrainedLanguage is what an AppLocker or
+        App Control policy enforces."""
+        self.execution_policy = execution_policy
+        """The effective execution policy (also when Group Policy sets it): it governs script files
+        only, so -EncodedCommand and a scriptblock built from stdin run whatever it is."""
+        self.blocked_programs = frozenset(name.lower() for name in blocked_programs)
+        """Programs an AppLocker / software restriction rule does not let start (e.g. powershell.exe)."""
+        self.shell_denied_users = {name.lower() for name in shell_denied_users}
+        """Users the RootSDDL does not allow a command shell (JEA-only or Remote Management Users)."""
+        self.uac_filtered_users = {name.lower() for name in uac_filtered_users}
+        """Local administrators other than the built-in one, filtered by UAC remote restrictions."""
+        """What each PowerShell process costs, charged as a delay before it answers (None: nothing)."""
         """MaxConcurrentOperationsPerUser as a shell meets it: the Command that would be its
         (max_operations + 1)-th gets the quota fault (None: no limit)."""
+        self.https = (os.fspath(https[0]), os.fspath(https[1])) if https is not None else None
+        """(certificate PEM, key PEM) of an HTTPS listener; None: HTTP."""
+        self.allow_certificate = allow_certificate
+        """Service\\Auth\\Certificate (off by default on Windows): client certificates, over HTTPS only."""
+        self.client_ca = os.fspath(client_ca) if client_ca is not None else None
+        """PEM of the CAs trusted to issue client certificates (the host's Trusted Root store)."""
+        self.certificate_mappings = mappings
+        self.allow_credssp = allow_credssp
+        """Service\\Auth\\CredSSP (off by default on Windows)."""
+        self.cbt_hardening = cbt_hardening
+        """Service\\Auth\\CbtHardeningLevel for NTLM over HTTPS: 'none', 'relaxed' (Windows' default)
+        or 'strict'."""
+        self.tls_handshake_timeout = tls_handshake_timeout
+        self.logons: list[dict[str, Any]] = []
+        """One record per successful authentication (per connection for NTLM, Kerberos and CredSSP,
+        per request for Basic and certificates): kind, user, tls, channel_binding, certificate, upn."""
+        self.tls_failures: list[str] = []
+        """TLS handshakes that failed, as the server's ssl module saw them (alerts included)."""
+        self._bindings: GssChannelBindings | None = None
+        self._client_cas: list[x509.Certificate] = []
         self._requested_port = port
         self.requests: list[Any] = []
         """Every JSON request handed to the responder, in order."""
@@ -437,7 +680,7 @@ class WsmanEndpoint:
         with open(os.open(self._user_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'w', encoding='utf-8') as handle:
             handle.write(self._ntlm_user_lines())
         try:
-            self._server = _Server((self.address, self._requested_port), self)
+            self._server = _Server((self.address, self._requested_port), self, self._tls_context())
         except BaseException:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
@@ -486,8 +729,16 @@ class WsmanEndpoint:
         return self._server.server_address[1]
 
     @property
+    def scheme(self) -> str:
+        return 'https' if self.https is not None else 'http'
+
+    @property
     def url(self) -> str:
-        return f'http://{self.address}:{self.port}/wsman'
+        return self.url_for(self.address)
+
+    def url_for(self, host: str) -> str:
+        """The endpoint's URL with another name for its address (``localhost``: a name mismatch)."""
+        return f'{self.scheme}://{host}:{self.port}/wsman'
 
     @property
     def open_shells(self) -> int:
@@ -590,8 +841,10 @@ class WsmanEndpoint:
 
     def _challenge_headers(self) -> list[tuple[str, str]]:
         headers = [('WWW-Authenticate', 'Negotiate')]
-        if self.allow_basic and self.encryption != 'required':
+        if self.allow_basic and (self.https is not None or self.encryption != 'required'):
             headers.append(('WWW-Authenticate', 'Basic realm="WSMAN"'))
+        if self.allow_credssp:
+            headers.append(('WWW-Authenticate', 'CredSSP'))
         return headers
 
     def _log(self, **record: Any) -> None:
@@ -621,6 +874,11 @@ class WsmanEndpoint:
         user = self._authenticate(handler, body)
         if user is None:
             return
+        if user.lower() in self.uac_filtered_users:
+            # LocalAccountTokenFilterPolicy 0: the logon itself succeeds, but the filtered token is
+            # no administrator's, and the WinRM service answers 401 (pywinrm#188).
+            self._unauthorized(handler)
+            return
         encrypted = (handler.headers.get('Content-Type') or '').lower().startswith('multipart/')
         record = {'action': None, 'status': 200, 'encrypted': encrypted, 'auth': handler.auth_kind, 'user': user,
                   'size': length}
@@ -643,8 +901,9 @@ class WsmanEndpoint:
                 self._send(handler, 400)
                 return
         else:
-            if self.encryption == 'required' and handler.auth_kind in ('ntlm', 'kerberos'):
-                # AllowUnencrypted=false: the WinRM service refuses the plain body with a bare 500.
+            if self.encryption == 'required' and self.https is None and handler.auth_kind in ('ntlm', 'kerberos', 'credssp'):
+                # AllowUnencrypted=false: the WinRM service refuses the plain body with a bare 500
+                # (over HTTP only: TLS protects an HTTPS body).
                 record['status'] = 500
                 self._log(**record)
                 self._send(handler, 500)
@@ -683,6 +942,7 @@ class WsmanEndpoint:
 
     def _unauthorized(self, handler: _Handler, headers: list[tuple[str, str]] | None = None) -> None:
         handler.auth_user = handler.auth_kind = handler.context = handler.ntlm_pending = None
+        handler.credssp_pending = None
         self._log(action=None, status=401, encrypted=False, auth=None, user=None, size=0)
         self._send(handler, 401, headers=headers if headers is not None else self._challenge_headers())
 
@@ -690,13 +950,21 @@ class WsmanEndpoint:
         """The user this request runs as, or None once a 401 has been sent."""
         scheme, _sep, token = (handler.headers.get('Authorization') or '').strip().partition(' ')
         scheme_lower = scheme.lower()
+        tls = isinstance(handler.connection, ssl.SSLSocket)
+        if scheme_lower == MUTUAL_AUTH:
+            return self._accept_certificate(handler)
         if scheme_lower == 'basic':
-            user = self._check_basic(token.strip()) if self.allow_basic and self.encryption != 'required' else None
+            # Basic over HTTP needs AllowUnencrypted=true; over HTTPS TLS protects it.
+            allowed = self.allow_basic and (tls or self.encryption != 'required')
+            user = self._check_basic(token.strip()) if allowed else None
             if user is None:
                 self._unauthorized(handler)
                 return None
             handler.auth_user, handler.auth_kind, handler.context = user, 'basic', None
+            self._logon(handler, 'basic', user)
             return user
+        if scheme_lower == 'credssp':
+            return self._accept_credssp(handler, token, len(body))
         if scheme_lower in ('negotiate', 'ntlm'):
             try:
                 blob = base64.b64decode(token.strip(), validate=True)
@@ -707,6 +975,7 @@ class WsmanEndpoint:
                 return self._accept_kerberos(handler, blob, len(body))
             message_type = struct.unpack('<I', blob[8:12])[0] if blob[:8] == b'NTLMSSP\x00' and len(blob) >= 12 else 0
             challenge = None
+            bindings = None
             try:
                 with self._user_file_env():  # the acceptor reads NTLM_USER_FILE while it steps
                     if message_type == 1:
@@ -715,7 +984,8 @@ class WsmanEndpoint:
                         challenge = context.step(blob) or b''
                     elif message_type == 3 and handler.ntlm_pending is not None:
                         context, handler.ntlm_pending = handler.ntlm_pending, None
-                        context.step(blob)
+                        bindings = self._ntlm_bindings(blob) if tls else None
+                        context.step(blob, channel_bindings=bindings)
                         if not context.complete:
                             raise ValueError('NTLM did not complete')
                     else:
@@ -731,11 +1001,129 @@ class WsmanEndpoint:
             principal = context.client_principal or ''
             principal = self._known_user(principal) or principal
             handler.auth_user, handler.auth_kind, handler.context = principal, 'ntlm', context
+            self._logon(handler, 'ntlm', principal, channel_binding=('checked' if bindings is not None else 'not checked') if tls else None)
             return principal
-        if handler.auth_kind in ('ntlm', 'kerberos') and handler.auth_user is not None:
-            return handler.auth_user  # NTLM or Kerberos authenticated this connection
+        if handler.auth_kind in ('ntlm', 'kerberos', 'credssp') and handler.auth_user is not None:
+            return handler.auth_user  # NTLM, Kerberos or CredSSP authenticated this connection
         self._unauthorized(handler)
         return None
+
+    def _logon(self, handler: _Handler, kind: str, user: str, **details: Any) -> None:
+        record = {'kind': kind, 'user': user, 'tls': isinstance(handler.connection, ssl.SSLSocket), **details}
+        with self._lock:
+            self.logons.append(record)
+
+    # -- TLS, channel binding, certificates, CredSSP -----------------------------------------
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The HTTPS listener's TLS (1.2 or later, as Windows' defaults since Server 2019); None
+        for HTTP. With certificate authentication the server asks for a client certificate and
+        checks its chain against ``client_ca`` (the Trusted Root store of the host)."""
+        self._bindings = None
+        self._client_cas = []
+        if self.https is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(*self.https)
+        with open(self.https[0], 'rb') as handle:
+            certificate = x509.load_pem_x509_certificate(handle.read())
+        # RFC 5929 4.1 tls-server-end-point: what an NTLM client binds to over HTTPS.
+        self._bindings = GssChannelBindings(application_data=b'tls-server-end-point:' + _end_point_hash(certificate))
+        if self.allow_certificate and self.client_ca is not None:
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(cafile=self.client_ca)
+            with open(self.client_ca, 'rb') as handle:
+                self._client_cas = x509.load_pem_x509_certificates(handle.read())
+        return context
+
+    def _tls_handshake(self, connection: ssl.SSLSocket) -> bool:
+        """The TLS handshake of a new connection, bounded; False (and recorded) when it fails."""
+        try:
+            connection.settimeout(self.tls_handshake_timeout)
+            connection.do_handshake()
+        except (ssl.SSLError, OSError) as error:  # a refused certificate, a timeout, a dropped client
+            with self._lock:
+                self.tls_failures.append(f'{type(error).__name__}: {error}')
+            return False
+        return True
+
+    def _ntlm_bindings(self, authenticate: bytes) -> GssChannelBindings | None:
+        """The channel bindings an NTLM AUTHENTICATE over HTTPS must carry, per CbtHardeningLevel:
+        'strict' always, 'relaxed' when the client sent any ([MS-NLMP] MsvAvChannelBindings not
+        zero), 'none' never."""
+        if self.cbt_hardening == 'none':
+            return None
+        if self.cbt_hardening == 'relaxed' and not _sent_channel_bindings(authenticate):
+            return None
+        return self._bindings
+
+    def _accept_certificate(self, handler: _Handler) -> str | None:
+        """Certificate authentication: the client certificate of the TLS connection, mapped to a
+        local account by a ClientCertificate entry (UPN subject and issuer thumbprint)."""
+        connection = handler.connection
+        der = connection.getpeercert(binary_form=True) if isinstance(connection, ssl.SSLSocket) else None
+        if not self.allow_certificate or der is None:
+            self._unauthorized(handler)
+            return None
+        certificate = x509.load_der_x509_certificate(der)
+        upns = [upn.lower() for upn in _upns(certificate)]
+        issuers = {_thumbprint(certificate)} | {_thumbprint(ca) for ca in self._client_cas if ca.subject == certificate.issuer}
+        try:
+            usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            client_auth = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in usage
+        except x509.ExtensionNotFound:
+            client_auth = True
+        user = next((mapping.user for mapping in self.certificate_mappings
+                     if client_auth and upns and mapping.issuer.replace(' ', '').upper() in issuers
+                     and (mapping.subject == '*' or mapping.subject.lower() in upns)), None)
+        if user is None:
+            self._unauthorized(handler)
+            return None
+        handler.auth_user, handler.auth_kind, handler.context = user, 'certificate', None
+        self._logon(handler, 'certificate', user, certificate=_thumbprint(certificate), upn=upns[0])
+        return user
+
+    def _accept_credssp(self, handler: _Handler, token: str, size: int) -> str | None:
+        """[MS-CSSP] with pyspnego's acceptor: the TLS handshake, SPNEGO (NTLM against the user
+        file) and the public key binding of CredSSP's own TLS channel, one leg a 401; then the
+        delegated credentials must log on (the WinRM service logs the user on with them)."""
+        if not self.allow_credssp:
+            self._unauthorized(handler)
+            return None
+        try:
+            blob = base64.b64decode(token.strip(), validate=True)
+        except binascii.Error:
+            self._unauthorized(handler)
+            return None
+        context = handler.credssp_pending
+        if context is None:
+            context = spnego.server(hostname=self.hostname, service='http', protocol='credssp',
+                                    options=spnego.NegotiateOptions.use_negotiate)
+        try:
+            with self._user_file_env():
+                answer = context.step(blob)
+        except (spnego.exceptions.SpnegoError, ValueError, ssl.SSLError):
+            self._unauthorized(handler)
+            return None
+        if not context.complete:
+            failed = context.get_extra_info('auth_stage') == 'Authentication failure'
+            handler.credssp_pending = None if failed else context
+            handler.auth_user = handler.auth_kind = handler.context = None
+            self._log(action=None, status=401, encrypted=False, auth='credssp', user=None, size=size)
+            self._send(handler, 401, headers=[('WWW-Authenticate', f'CredSSP {base64.b64encode(answer or b"").decode()}')])
+            return None
+        handler.credssp_pending = None
+        delegated = context.get_extra_info('client_credential')
+        name = getattr(delegated, 'username', '') or ''
+        domain = getattr(delegated, 'domain_name', '') or ''
+        user = self._known_user(f'{domain}\\{name}' if domain else name)
+        if user is None or self.users[user] != getattr(delegated, 'password', None):
+            self._unauthorized(handler)  # the delegated credentials do not log on
+            return None
+        handler.auth_user, handler.auth_kind, handler.context = user, 'credssp', context
+        self._logon(handler, 'credssp', user, principal=context.client_principal)
+        return user
 
     def _accept_kerberos(self, handler: _Handler, token: bytes, size: int) -> str | None:
         """Accept a Kerberos AP-REQ (what pywinrm sends under ``Negotiate``) with the keytab; the
@@ -752,6 +1140,7 @@ class WsmanEndpoint:
         principal = context.client_principal or ''
         principal = self._known_user(principal) or principal
         handler.auth_user, handler.auth_kind, handler.context = principal, 'kerberos', context
+        self._logon(handler, 'kerberos', principal)
         if answer:
             handler.reply_headers = [('WWW-Authenticate', f'Negotiate {base64.b64encode(answer).decode()}')]
         return principal
@@ -900,6 +1289,10 @@ class WsmanEndpoint:
         shell_node = body.find('rsp:Shell', NS) if body is not None else None
         if shell_node is None:
             raise _Fault('s:Sender', 'w:SchemaValidationError', 'The Create request has no rsp:Shell.', ERROR_WSMAN_INVALID_XML)
+        if user.lower() in self.shell_denied_users:
+            # The RootSDDL (Administrators only by default) governs the cmd shell; JEA and Remote
+            # Management Users reach PowerShell endpoints only: HTTP 500, WSManFault 5 (pywinrm#336).
+            raise _Fault('s:Sender', 'w:AccessDenied', 'Access is denied. ', ERROR_ACCESS_DENIED)
         inputs = (shell_node.findtext('rsp:InputStreams', 'stdin', NS) or '').split()
         outputs = (shell_node.findtext('rsp:OutputStreams', 'stdout stderr', NS) or '').split()
         shell_id = str(uuid.uuid4()).upper()
@@ -927,12 +1320,18 @@ class WsmanEndpoint:
         command_id = str(uuid.uuid4()).upper()
         if skip_cmd and len(line) > CREATE_PROCESS_LIMIT:
             raise _Fault('s:Receiver', 'w:InternalError', 'The filename or extension is too long.', ERROR_FILENAME_EXCED_RANGE)
+        program = ntpath.basename(command.strip('"')).lower()
+        if program in self.blocked_programs or (not skip_cmd and 'cmd.exe' in self.blocked_programs):
+            # CreateProcess refused by the policy; the fault's shape is chosen, not observed.
+            raise _Fault('s:Receiver', 'w:InternalError', 'This program is blocked by group policy. For more '
+                         'information, contact your system administrator.', ERROR_ACCESS_DISABLED_BY_POLICY)
         if not skip_cmd and len(line) > CMD_LINE_LIMIT:
             new = _Command(command_id, line, 'too_long', None, options)
         else:
             new = _Command(command_id, line, 'powershell', self._bootstrap_of(line), options)
         new.record = {'command_id': command_id, 'shell_id': shell.id, 'line': line, 'length': len(line),
-                      'bootstrap': new.bootstrap, 'options': dict(options), 'kind': new.kind}
+                      'bootstrap': new.bootstrap, 'options': dict(options), 'kind': new.kind,
+                      'language_mode': self.language_mode, 'execution_policy': self.execution_policy}
         with self._lock:
             if shell.id not in self._shells:
                 raise _shell_not_found(shell.id)
@@ -1094,6 +1493,13 @@ class WsmanEndpoint:
 
     # -- the PowerShell model ----------------------------------------------------------------
 
+    def _charge(self, record: dict[str, Any], what: str) -> None:
+        """Wait what ``what`` costs a real server (cut short by stop()), and record it."""
+        seconds = getattr(self.cost, what) if self.cost is not None else 0.0
+        record.setdefault('charged', {})[what] = seconds
+        if seconds:
+            self._stop.wait(seconds)
+
     def _execute(self, shell: _Shell, command: _Command) -> tuple[list[tuple[str, bytes]], int]:
         """Run the command: stdout, stderr and exit code, as powershell.exe (or cmd.exe) would."""
         record = command.record
@@ -1107,8 +1513,11 @@ class WsmanEndpoint:
             record['script'] = script.decode('utf-8', 'replace')
             progress = self.progress_on_stderr and not shell.ran_powershell
             shell.ran_powershell = True
+            self._charge(record, 'powershell_start')
             expected = self.expected_script.encode('utf-8') if self.expected_script is not None else None
-            if expected is not None and script != expected:
+            if self.language_mode != 'FullLanguage':
+                stdout, stderr, exit_code = _constrained_run(command.bootstrap or '', self.language_mode)
+            elif expected is not None and script != expected:
                 at = next((i for i, (a, b) in enumerate(zip(script, expected, strict=False)) if a != b), min(len(script), len(expected)))
                 stderr = clixml_error(f'The script on stdin is not the expected shim: it differs at byte {at} '
                                       f'({len(script)} bytes, expected {len(expected)}).', progress=progress)
@@ -1127,6 +1536,7 @@ class WsmanEndpoint:
                     record['request'] = request
                     with self._lock:
                         self.requests.append(request)
+                    self._charge(record, 'add_type_compile')  # a fresh process compiles the shim's C#
                     try:
                         result = self.responder(request, user=shell.owner) if self._pass_user else self.responder(request)
                         stdout = (json.dumps(result) + '\r\n').encode('utf-8')

@@ -77,7 +77,8 @@ def test_smb_does_not_blame_the_server_for_what_it_did_not_do(error):
 
 @pytest.mark.parametrize('error, code, name, detail', [
     (InvalidCredentialsError('the specified credentials were rejected by the server'), 1326,
-     'ERROR_LOGON_FAILURE', 'the WinRM service refused the credentials'),
+     'ERROR_LOGON_FAILURE', 'the WinRM service refused the credentials: a wrong user name or password, an '
+     'account not allowed to log on, or a local account other than the built-in Administrator, which UAC'),
     (InvalidCredentialsError('auth method ntlm requires a password'), 87,
      'ERROR_INVALID_PARAMETER', 'pywinrm: auth method ntlm requires a password'),
     (WinRMError('requested auth method is kerberos, but pykerberos is not installed'), 50,
@@ -85,7 +86,12 @@ def test_smb_does_not_blame_the_server_for_what_it_did_not_do(error):
     (WinRMTransportError('http', 500, 'Bad HTTP response'), 500, 'HTTP_500',
      'the WinRM service answered with an HTTP error'),
     (WSManFaultError(500, 'fault', '<r/>', 'Access is denied.', wsman_fault_code=5), 5,
-     'WSMAN_FAULT', 'Access is denied.'),
+     'ERROR_ACCESS_DENIED', 'Access is denied. (the WinRM service refused this account a command shell'),
+    (WSManFaultError(500, 'fault', '<r/>', 'This program is blocked by group policy.', wsman_fault_code=1260),
+     1260, 'ERROR_ACCESS_DISABLED_BY_POLICY', 'This program is blocked by group policy. (a software restriction'),
+    (WSManFaultError(500, 'fault', '<r/>', 'The WS-Management service cannot process the request.',
+                     wsman_fault_code=0x803381A6), 0x803381A6, 'WSMAN_FAULT',
+     'The WS-Management service cannot process the request.'),
     (WinRMOperationTimeoutError(), 121, 'ERROR_SEM_TIMEOUT', 'no answer within the WinRM timeouts (30 s)'),
     (requests.exceptions.ReadTimeout('read timed out'), 121, 'ERROR_SEM_TIMEOUT',
      'no answer within the WinRM timeouts (30 s)'),
@@ -107,5 +113,5 @@ def test_winrm_failures_keep_their_code_and_pywinrms_message(error, code, name, 
     assert (mapped.code, mapped.name) == (code, name)
     if detail is None:  # Kerberos: the detail is pywinrm's whole message
         assert mapped.detail == f'Kerberos: {error}'
-    else:
-        assert mapped.detail == detail
+    else:  # the message, then (for a refusal an administrator can act on) what to do
+        assert mapped.detail.startswith(detail)
