@@ -19,8 +19,13 @@ __all__ = ['BOOTSTRAP', 'SHIM_SCRIPT']
 
 # Windows PowerShell 5.1 (powershell.exe). $input is stdin line by line (as Ansible's bootstrap_wrapper.ps1 reads
 # it). IndexOf([char]0) is ordinal; IndexOf("`0") would compare by culture, where NUL is
-# ignorable and always found at 0.
+# ignorable and always found at 0. First, the language mode: under an AppLocker or App Control
+# policy PowerShell runs in ConstrainedLanguage, where [scriptblock]::Create and Add-Type fail
+# with messages that point nowhere; reading the mode is allowed there, and the bootstrap exits
+# with ERROR_ACCESS_DISABLED_BY_POLICY (1260), naming the mode on stdout, before trying either.
 BOOTSTRAP = r'''trap { $host.UI.WriteErrorLine('lanman.server bootstrap: ' + $_.Exception.Message); exit 1 }
+$m = $ExecutionContext.SessionState.LanguageMode
+if ($m -ne 'FullLanguage') { "lanman.server: PowerShell runs in $m mode"; exit 1260 }
 $t = @($input) -join "`n"
 $i = $t.IndexOf([char]0)
 if ($i -lt 0) { throw 'no NUL between the script and the request on stdin' }
