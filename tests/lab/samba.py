@@ -26,6 +26,10 @@ What a server adds to the system it takes away again (``stop()``, or the atexit 
   GECOS field).  An account that existed before, not made by the lab, is never deleted.
 
 Only loopback addresses are accepted: traffic to any other address would leave the machine.
+
+``SambaServer(pid_namespace=True)`` runs the server in a pid namespace of its own (``unshare``),
+where ``set_next_pid()`` chooses the pid of the process smbd forks for the next connection
+without touching the machine's pid allocation (docs/dev/labs.md, "Open files").
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ __all__ = [
     "allocate_server_address",
     "cmdline",
     "find_processes",
+    "own_pid",
     "require_loopback",
     "signal_all",
     "stop_server_at",
@@ -190,6 +195,22 @@ def _uses_conf(conf: str) -> Callable[[list[str]], bool]:
     Ending in the path, not containing it: ``<conf>.bak`` of another server must not match.
     """
     return lambda argv: any(arg.endswith(conf) for arg in argv)
+
+
+def own_pid(pid: int) -> int | None:
+    """The pid that process ``pid`` (as this process sees it) has in its own pid namespace.
+
+    The last ``NSpid`` entry of its status; the same number outside a pid namespace of its own.
+    None if the process is gone.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return pid  # a kernel without NSpid (before 4.1) has no nested pid namespaces to report
 
 
 def signal_all(pids: list[int], signum: signal.Signals) -> None:
@@ -392,6 +413,10 @@ class SambaServer:
     ``stop()``; an atexit hook stops servers that are still running when the process exits.
     ``stop()`` also deletes the server's Unix groups and the users no other server still needs
     (see the module docstring), so a stopped server cannot be started again.
+
+    With ``pid_namespace`` smbd runs as the init of a pid namespace of its own (``unshare --pid
+    --fork --mount-proc``, smbd in the foreground), so ``set_next_pid()`` can choose the pid of
+    the process it forks for the next connection.  Its pid file then holds 1, its pid in there.
     """
 
     def __init__(
@@ -400,9 +425,12 @@ class SambaServer:
         port: int = 445,
         base_dir: Path | str | None = None,
         extra_global: dict[str, str] | None = None,
+        pid_namespace: bool = False,
     ) -> None:
         self.address = require_loopback(address)
         self.port = port
+        self.pid_namespace = pid_namespace
+        self._launcher: subprocess.Popen[bytes] | None = None  # unshare, with pid_namespace
         # A directory we created is ours to delete on stop(); a given one is left for the caller
         # (the logs and databases help when a test fails).
         self._owns_dir = base_dir is None
@@ -578,15 +606,100 @@ class SambaServer:
         if _port_accepts(self.address, self.port):
             raise SambaError(f"{self.address}:{self.port} is already taken by another server")
         _running.add(self)
-        _run(["smbd", "-s", str(self.conf_path), "-D"])
+        if self.pid_namespace:
+            self._start_in_pid_namespace()
+        else:
+            _run(["smbd", "-s", str(self.conf_path), "-D"])
         deadline = time.monotonic() + timeout
         while not _port_accepts(self.address, self.port):
+            if self._launcher is not None and self._launcher.poll() is not None:
+                failure = (f"smbd in a pid namespace of its own exited ({self._launcher.returncode}) before "
+                           f"listening:\n{self._launcher_log()}\nend of {self.log_path}:\n{self._log_tail()}")
+                self.stop()  # removes a directory it created: read the logs first
+                raise SambaError(failure)
             if time.monotonic() >= deadline:
                 log_tail = self._log_tail()  # before stop() removes a directory it created
                 self.stop()
                 raise SambaError(f"smbd did not listen on {self.address}:{self.port} within {timeout} s; "
                                  f"end of {self.log_path}:\n{log_tail}")
             time.sleep(_POLL_SECONDS)
+
+    def _start_in_pid_namespace(self) -> None:
+        """Start smbd in the foreground as the init of a new pid namespace, with its own /proc.
+
+        Detached like ``smbd -D`` (a session of its own): it outlives this process unless it is
+        stopped.  ``--kill-child`` ends smbd, and with it the namespace, if unshare is killed.
+        """
+        with open(self.base_dir / "launcher.log", "ab") as log:
+            self._launcher = subprocess.Popen(
+                ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM",
+                 "smbd", "-s", str(self.conf_path), "--foreground", "--no-process-group"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+    def _launcher_log(self) -> str:
+        try:
+            return (self.base_dir / "launcher.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no launcher log)"
+
+    def _namespace_init(self) -> int | None:
+        """The (outside) pid of smbd as the init of this server's pid namespace, or None."""
+        if self._launcher is None:
+            return None
+        for pid in self.processes():
+            if own_pid(pid) == 1:
+                return pid
+        return None
+
+    def smbd_pids(self) -> dict[int, int]:
+        """Every live smbd process of this server: its pid here -> its pid as smbd sees it.
+
+        The two differ with ``pid_namespace``.  Samba's file ids hold the second (Samba's
+        ``fi3_id`` is that pid shifted left by 16 bits, or'ed with a per-process counter).
+        """
+        pids = {}
+        for pid in self.processes():
+            argv = cmdline(pid)
+            seen = own_pid(pid)
+            if argv and Path(argv[0]).name == "smbd" and seen is not None:
+                pids[pid] = seen
+        return pids
+
+    def _in_pid_namespace(self, script: str, *args: str) -> str:
+        """Run ``sh -c script`` with ``args`` in this server's pid namespace (here if it has none)."""
+        prefix: list[str] = []
+        if self.pid_namespace:
+            init = self._namespace_init()
+            if init is None:
+                raise SambaError(f"{self!r} is not running: its pid namespace is gone")
+            # nsenter forks the shell into the namespace: the sysctls below are per namespace
+            # and act on the namespace of the process that reads or writes them.
+            prefix = ["nsenter", f"--target={init}", "--pid", "--"]
+        return _run([*prefix, "sh", "-c", script, "sh", *args])
+
+    def pid_max(self) -> int:
+        """``kernel.pid_max`` where this server's processes get their pids.
+
+        The machine's, or (Linux 6.14 and later) the server's pid namespace's own, which starts
+        at the kernel's limit (4194304 measured on 6.18) whatever the machine's is.
+        """
+        return int(self._in_pid_namespace("cat /proc/sys/kernel/pid_max").strip())
+
+    def set_next_pid(self, pid: int) -> None:
+        """Make ``pid`` the next pid handed out where this server's processes get theirs.
+
+        Writes ``pid - 1`` to ``kernel.ns_last_pid`` (root only): a hint for the next fork, not a
+        setting, so there is nothing to restore.  The next fork gets ``pid`` unless another
+        process forks first or ``pid`` is taken (the kernel then takes the next free one), so a
+        caller checks which pid it got.  Without ``pid_namespace`` this acts on the machine's
+        own pid namespace, where every other process forking races with it.
+        """
+        if not 2 <= pid <= self.pid_max():
+            raise SambaError(f"pid {pid} is outside 2 .. pid_max {self.pid_max()} of {self!r}")
+        try:
+            self._in_pid_namespace('echo "$1" > /proc/sys/kernel/ns_last_pid', str(pid - 1))
+        except SambaError as exc:
+            raise SambaError(f"cannot set the next pid of {self!r} (ns_last_pid needs root): {exc}") from exc
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
@@ -596,6 +709,8 @@ class SambaServer:
 
     def is_running(self) -> bool:
         """Whether the main smbd process of this server is alive (not a zombie)."""
+        if self.pid_namespace:
+            return self._namespace_init() is not None
         pid = _read_pid(self.pid_dir / "smbd.pid")
         return pid is not None and _uses_conf(str(self.conf_path))(cmdline(pid))
 
@@ -607,18 +722,34 @@ class SambaServer:
         """Stop every process of this server; idempotent.  Deletes a directory it created, its
         Unix groups and the users that no other server still uses (see the module docstring)."""
         try:
+            # In a pid namespace the pid file says 1: TERM smbd, the namespace's init, here;
+            # when it exits the kernel kills what is left in the namespace.
+            init = self._namespace_init()
+            if init is not None:
+                signal_all([init], signal.SIGTERM)
             stop_server_at(self.base_dir, timeout)
         except BaseException:
+            self._reap_launcher()
             _running.discard(self)
             for problem in self._release_accounts():  # the first error is the one to raise
                 print(f"tests.lab: {problem}", file=sys.stderr)
             raise
+        self._reap_launcher()
         _running.discard(self)
         problems = self._release_accounts()
         if self._owns_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
         if problems:
             raise SambaError(f"{self!r} stopped, but: {'; '.join(problems)}")
+
+    def _reap_launcher(self) -> None:
+        launcher, self._launcher = self._launcher, None
+        if launcher is not None:
+            try:
+                launcher.wait(5.0)  # it exits with smbd, which stop_server_at waited for
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+                launcher.wait(5.0)
 
     def kill(self) -> None:
         """SIGKILL every process of this server at once (for tests of a server dying mid-run)."""
