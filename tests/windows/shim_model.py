@@ -5,7 +5,11 @@ levels walked step by step, each step GetInfo when both names are given and the 
 502, else NetSessionEnum until the status is no longer ERROR_MORE_DATA (or a page brings
 nothing), a refusal going on at the step its fallback names; a list of pairs closed in order,
 stopping after the first status that is not "closed" or "already gone"; a pair with both names
-NULL refused with 87 before it reaches netapi32. The shim's C# is exercised against a native stand-in in
+NULL refused with 87 before it reaches netapi32. For open files: NetFileEnum at level 3 until the
+status is no longer ERROR_MORE_DATA (or a page brings nothing), entries only with status 0; a
+list of file ids closed in order with NetFileClose, stopping after the first status that is not
+0, NERR_FileIdNotFound (2314) or ERROR_FILE_NOT_FOUND (2), an id that is not a DWORD refused with
+87 before it reaches netapi32. The shim's C# is exercised against a native stand-in in
 tests/shim; this is what the loopback WS-Management endpoint answers with.
 
 Who may log on: on Windows an account the server does not know fails the WinRM logon (HTTP
@@ -28,14 +32,18 @@ from ansible_collections.lanman.server.plugins.module_utils._winrm_shim import B
 from tests.wsman.endpoint import WsmanEndpoint
 
 from .model import (
-    ERROR_INVALID_PARAMETER, ERROR_MORE_DATA, MAX_PREFERRED_LENGTH, NERR_SUCCESS,
-    WindowsSessionModel,
+    ERROR_FILE_NOT_FOUND, ERROR_INVALID_PARAMETER, ERROR_MORE_DATA, MAX_FILE_ID, MAX_PREFERRED_LENGTH,
+    NERR_FILE_ID_NOT_FOUND, NERR_SUCCESS, WindowsSessionModel,
 )
 
 __all__ = ['UnknownAccountError', 'known_users', 'shim_responder', 'shim_host']
 
 # The shim's own bound on ERROR_MORE_DATA pages.
 _MAX_PAGES = 1000
+# NetFileClose statuses after which the shim goes on to the next id: closed, or already gone
+# (MS-SRVS 3.1.4.4 answers 2314; the SDK's NetFileClose page names 2 -- model.py RULES
+# 'file-close-unknown-id').
+_FILE_CLOSE_GOES_ON_AFTER = frozenset({NERR_SUCCESS, NERR_FILE_ID_NOT_FOUND, ERROR_FILE_NOT_FOUND})
 
 
 class UnknownAccountError(PermissionError):
@@ -63,6 +71,11 @@ def shim_responder(model: WindowsSessionModel) -> Callable[..., dict[str, Any]]:
                 "account: give the endpoint only the model's accounts (known_users)")
         if request['operation'] == 'delete':
             return _delete_each(model, caller, request['pairs'])
+        if request['operation'] == 'files':
+            return _enumerate_files(model, caller, request.get('level', 3), request.get('base_path') or None,
+                                    request.get('username') or None, request.get('pref_max_len', -1))
+        if request['operation'] == 'close_files':
+            return _close_each(model, caller, request['ids'])
         return _enumerate_plan(model, caller, request['plan'], request.get('pref_max_len', -1))
     respond.model = model  # type: ignore[attr-defined]
     return respond
@@ -116,6 +129,33 @@ def _delete_each(model: WindowsSessionModel, caller: str, pairs: list[dict[str, 
             else model.delete(caller, client, username)
         statuses.append(status)
         if status not in DELETE_GOES_ON_AFTER:
+            break
+    return {'status': status, 'statuses': statuses}
+
+
+def _enumerate_files(model: WindowsSessionModel, caller: str, level: int, base_path: str | None,
+                     username: str | None, pref_max_len: int) -> dict[str, Any]:
+    """SessionApi.EnumerateFiles: NetFileEnum page after page, as the session enumeration."""
+    entries: list[dict[str, Any]] = []
+    resume = 0
+    for _page in range(_MAX_PAGES):
+        result = model.file_enum(caller, level, base_path, username,
+                                 MAX_PREFERRED_LENGTH if pref_max_len == -1 else pref_max_len, resume)
+        entries += result.entries
+        resume = result.resume_handle
+        if result.status != ERROR_MORE_DATA or not result.entries:
+            break
+    return {'status': result.status, 'entries': entries if result.status == NERR_SUCCESS else []}
+
+
+def _close_each(model: WindowsSessionModel, caller: str, ids: list[int]) -> dict[str, Any]:
+    """SessionApi.CloseFiles: in order, stopping after a status that is not closed or gone."""
+    statuses: list[int] = []
+    status = ERROR_INVALID_PARAMETER
+    for file_id in ids:
+        status = model.file_close(caller, file_id) if 0 <= file_id <= MAX_FILE_ID else ERROR_INVALID_PARAMETER
+        statuses.append(status)
+        if status not in _FILE_CLOSE_GOES_ON_AFTER:
             break
     return {'status': status, 'statuses': statuses}
 

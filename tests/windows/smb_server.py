@@ -1,9 +1,10 @@
-"""Serve a WindowsSessionModel over SMB: ``\\pipe\\srvsvc`` answering opnums 12 and 13.
+"""Serve a WindowsSessionModel over SMB: ``\\pipe\\srvsvc`` answering opnums 9-13.
 
 ``ModelSmbServer`` runs impacket's SMB server (``impacket.smbserver.SMBSERVER``, configured the
 way ``SimpleSMBServer`` configures it, with SMB2 on) in background threads on a loopback
 address, and puts a DCE/RPC endpoint of its own behind the ``srvsvc`` named pipe:
-NetrSessionEnum (opnum 12) and NetrSessionDel (opnum 13) are decoded with impacket's
+NetrSessionEnum (opnum 12) and NetrSessionDel (opnum 13), and for open files NetrFileEnum
+(opnum 9), NetrFileGetInfo (opnum 10) and NetrFileClose (opnum 11), are decoded with impacket's
 ``srvs`` structures, answered by the model and encoded back with them, for every level, pages
 with ERROR_MORE_DATA and a ResumeHandle included. Any other srvsvc opnum gets an RPC fault.
 
@@ -22,7 +23,7 @@ STATUS_LOGON_FAILURE, as on Windows. impacket's server would also let in, unchec
 with an empty user name (as guest) and an SMB1 logon without extended security; session setup
 is wrapped so that any logon whose account the model does not know is refused the same way,
 and a connection counts as authenticated only after a logon that passed. An account the model
-does not know therefore never reaches NetrSessionEnum or NetrSessionDel here.
+does not know therefore never reaches the model's methods here.
 
 Two things are repaired on the way, both in how impacket's server moves pipe bytes:
 
@@ -36,7 +37,8 @@ Two things are repaired on the way, both in how impacket's server moves pipe byt
 ``page_bytes`` caps PreferedMaximumLength. The collection always asks for MAX_PREFERRED_LENGTH
 ([MS-SRVS] 3.1.4.5: the server "MUST attempt to return all entries"), so without the cap every
 listing fits in one answer; with it, the server pages as a Windows server does when it cannot
-return everything at once, and the client's ERROR_MORE_DATA loop is exercised for real.
+return everything at once, and the client's ERROR_MORE_DATA loop is exercised for real. For
+NetrFileEnum a cap smaller than one entry gives NERR_BufTooSmall (model.py, RULES['file-paging']).
 
 Safety: only 127.0.0.0/8 addresses, never port 445; every loop ends at ``stop()`` or after
 ``lifetime`` seconds; ``stop()`` joins every thread it started (bounded) and closes every socket.
@@ -69,11 +71,17 @@ from impacket.nt_errors import STATUS_SUCCESS
 from impacket.ntlm import compute_nthash
 from impacket.smbserver import SMBSERVER
 
-from .model import LEVEL_FIELDS, STATUS_LOGON_FAILURE, EnumResult, Session, WindowsSessionModel
+from .model import (
+    LEVEL_FIELDS, NERR_SUCCESS, PERM_FILE_READ, PERM_FILE_WRITE, PIPE_PREFIX,
+    STATUS_LOGON_FAILURE, EnumResult, Session, WindowsSessionModel,
+)
 
 __all__ = ['ModelSmbServer', 'ServedCall']
 
 _SRVSVC = ('4B324FC8-1670-01D3-1278-5A47BF6EE188', '3.0')
+_OPNUM_FILE_ENUM = 9
+_OPNUM_FILE_GET_INFO = 10
+_OPNUM_FILE_CLOSE = 11
 _OPNUM_SESSION_ENUM = 12
 _OPNUM_SESSION_DEL = 13
 # [C706] / [MS-RPCE] fault codes.
@@ -86,9 +94,16 @@ _JOIN_SECONDS = 5.0
 
 # Where a connection's own model session is kept in impacket's per-connection data.
 _OWN_SESSION = 'lanman_model_session'
+# Where an opened pipe's own model file id is kept in impacket's handle of it (own_files).
+_OWN_FILE = 'lanman_model_file_id'
 
 _INFO_STRUCT = {0: srvs.SESSION_INFO_0, 1: srvs.SESSION_INFO_1, 2: srvs.SESSION_INFO_2,
                 10: srvs.SESSION_INFO_10, 502: srvs.SESSION_INFO_502}
+_FILE_INFO_STRUCT = {2: srvs.FILE_INFO_2, 3: srvs.FILE_INFO_3}
+# The model's FILE_INFO field names -> impacket's (which spells fi3_pathname "fi3_path_name").
+_FILE_WIRE_NAMES = {2: {'id': 'fi2_id'},
+                    3: {'id': 'fi3_id', 'permissions': 'fi3_permissions', 'num_locks': 'fi3_num_locks',
+                        'pathname': 'fi3_path_name', 'username': 'fi3_username'}}
 
 
 class ServedCall(NamedTuple):
@@ -96,6 +111,8 @@ class ServedCall(NamedTuple):
 
     Names as received (``\\\\`` kept, None for NULL); ``pref_max_len`` as given to the model,
     after ``page_bytes``; ``resume_handle`` None for a NULL pointer; ``entries`` in the answer.
+    Open-file calls leave ``client_name`` None and fill ``base_path`` (NetrFileEnum) or
+    ``file_id`` (NetrFileGetInfo, NetrFileClose).
     """
 
     opnum: int
@@ -106,6 +123,8 @@ class ServedCall(NamedTuple):
     resume_handle: int | None
     status: int
     entries: int
+    base_path: str | None = None
+    file_id: int | None = None
 
 
 def _check_address(address: str, port: int) -> None:
@@ -232,6 +251,44 @@ def _enum_response(level: int, result: EnumResult, resume_null: bool) -> bytes:
     return answer.getData()
 
 
+def _file_info(level: int, entry: dict[str, Any]) -> Any:
+    info = _FILE_INFO_STRUCT[level]()
+    for field, wire in _FILE_WIRE_NAMES[level].items():
+        value = entry[field]
+        info[wire] = value + '\x00' if isinstance(value, str) else value
+    return info
+
+
+def _file_enum_response(level: int, result: EnumResult, resume_null: bool) -> bytes:
+    answer = srvs.NetrFileEnumResponse()
+    answer['InfoStruct']['Level'] = level
+    answer['InfoStruct']['FileInfo']['tag'] = level
+    container = answer['InfoStruct']['FileInfo'][f'Level{level}']
+    container['EntriesRead'] = len(result.entries)
+    if result.entries:
+        for entry in result.entries:
+            container['Buffer'].append(_file_info(level, entry))
+    else:
+        container['Buffer'] = NULL
+    answer['TotalEntries'] = result.total_entries
+    answer['ResumeHandle'] = NULL if resume_null else result.resume_handle
+    answer['ErrorCode'] = result.status
+    return answer.getData()
+
+
+def _file_get_info_response(level: int, result: EnumResult) -> bytes:
+    if result.status != NERR_SUCCESS:
+        # The FILE_INFO union's discriminant, a NULL pointer, the status: encoded by hand, as
+        # impacket cannot encode a union whose tag (an invalid Level) has no arm. (What Windows'
+        # stub sends for an invalid Level is UNVERIFIED.)
+        return struct.pack('<LLL', level, 0, result.status)
+    answer = srvs.NetrFileGetInfoResponse()
+    answer['InfoStruct']['tag'] = level
+    answer['InfoStruct'][f'FileInfo{level}'] = _file_info(level, result.entries[0])
+    answer['ErrorCode'] = result.status
+    return answer.getData()
+
+
 class _SrvsvcConnection(DCERPCServer):
     """One DCE/RPC association over one srvsvc pipe instance, answered from the model.
 
@@ -247,6 +304,9 @@ class _SrvsvcConnection(DCERPCServer):
         self.addCallbacks(_SRVSVC, '\\PIPE\\srvsvc', {
             _OPNUM_SESSION_ENUM: self._session_enum,
             _OPNUM_SESSION_DEL: self._session_del,
+            _OPNUM_FILE_ENUM: self._file_enum,
+            _OPNUM_FILE_GET_INFO: self._file_get_info,
+            _OPNUM_FILE_CLOSE: self._file_close,
         })
 
     def serve(self, life: _Lifetime) -> None:
@@ -337,6 +397,42 @@ class _SrvsvcConnection(DCERPCServer):
         answer['ErrorCode'] = status
         return answer.getData()
 
+    # -- the open-file calls ------------------------------------------------------------------
+
+    def _file_enum(self, stub: bytes) -> bytes:
+        request = srvs.NetrFileEnum(stub)
+        level = request['InfoStruct']['Level']
+        base_path, user = _text(request, 'BasePath'), _text(request, 'UserName')
+        pref_max_len = request['PreferedMaximumLength']
+        if self._server.page_bytes is not None:
+            pref_max_len = min(pref_max_len, self._server.page_bytes)
+        resume_null = request.fields['ResumeHandle'].fields['ReferentID'] == 0
+        resume = 0 if resume_null else request['ResumeHandle']
+        result = self._server.model.file_enum(self._server.caller, level, base_path, user,
+                                              pref_max_len, resume)
+        self._server.record(ServedCall(_OPNUM_FILE_ENUM, level, None, user, pref_max_len,
+                                       None if resume_null else resume, result.status,
+                                       len(result.entries), base_path=base_path))
+        return _file_enum_response(level, result, resume_null)
+
+    def _file_get_info(self, stub: bytes) -> bytes:
+        request = srvs.NetrFileGetInfo(stub)
+        file_id, level = request['FileId'], request['Level']
+        result = self._server.model.file_get_info(self._server.caller, file_id, level)
+        self._server.record(ServedCall(_OPNUM_FILE_GET_INFO, level, None, None, None, None,
+                                       result.status, len(result.entries), file_id=file_id))
+        return _file_get_info_response(level, result)
+
+    def _file_close(self, stub: bytes) -> bytes:
+        request = srvs.NetrFileClose(stub)
+        file_id = request['FileId']
+        status = self._server.model.file_close(self._server.caller, file_id)
+        self._server.record(ServedCall(_OPNUM_FILE_CLOSE, None, None, None, None, None, status, 0,
+                                       file_id=file_id))
+        answer = srvs.NetrFileCloseResponse()
+        answer['ErrorCode'] = status
+        return answer.getData()
+
 
 class _ThreadTracker:
     """The threads and sockets of one server, so that stop() can end and join every one."""
@@ -389,15 +485,15 @@ class _QuietSMBServer(SMBSERVER):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], config: ConfigParser, tracker: _ThreadTracker,
-                 on_disconnect: Callable[[Session], None]) -> None:
+                 on_disconnect: Callable[[dict[str, Any]], None]) -> None:
         self.tracker = tracker
         self.on_disconnect = on_disconnect
         SMBSERVER.__init__(self, address, config_parser=config)
 
     def removeConnection(self, name: str) -> None:
-        session = self.getActiveConnections().get(name, {}).get(_OWN_SESSION)
-        if session is not None:
-            self.on_disconnect(session)
+        connection = self.getActiveConnections().get(name)
+        if connection is not None:
+            self.on_disconnect(connection)
         super().removeConnection(name)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -413,7 +509,7 @@ class _QuietSMBServer(SMBSERVER):
 
 
 class ModelSmbServer:
-    """A loopback SMB server whose ``\\pipe\\srvsvc`` answers session calls from ``model``.
+    """A loopback SMB server whose ``\\pipe\\srvsvc`` answers session and open-file calls from ``model``.
 
     ``credentials`` maps account names to passwords; those of the accounts the model knows are
     registered as NT hashes, the others are left out, so that a wrong password or an account the
@@ -424,13 +520,18 @@ class ModelSmbServer:
     PreferedMaximumLength so that answers are paged.
     ``calls`` lists every srvsvc call answered. With ``own_sessions`` every successful SMB logon
     adds a session to the model (client address as cname, the logon name as username), removed
-    again when the connection ends: a Windows server lists the caller's own session too.
-    Use as a context manager, or start()/stop().
+    again when the connection ends: a Windows server lists the caller's own session too. With
+    ``own_files`` every srvsvc pipe a logged-on connection opens is an open file of the model
+    (``\\PIPE\\srvsvc``, read and write, no locks, the logon name as username, the client
+    address as client), gone when the pipe is closed or the connection ends: Windows lists an
+    RPC client's own pipe among the open files (model.py, RULES['file-pipes']). Closing that
+    file with NetrFileClose takes it out of the model but does not cut the pipe, as Windows
+    would. Use as a context manager, or start()/stop().
     """
 
     def __init__(self, model: WindowsSessionModel, address: str, port: int,
                  credentials: Mapping[str, str], caller: str, *, page_bytes: int | None = None,
-                 own_sessions: bool = False, lifetime: float = 300.0,
+                 own_sessions: bool = False, own_files: bool = False, lifetime: float = 300.0,
                  start_timeout: float = 5.0) -> None:
         _check_address(address, port)
         known = {name: password for name, password in credentials.items() if model.knows(name)}
@@ -446,6 +547,7 @@ class ModelSmbServer:
         self.caller = caller
         self.page_bytes = page_bytes
         self.own_sessions = own_sessions
+        self.own_files = own_files
         self.calls: list[ServedCall] = []
         self._credentials = known
         self._accounts = frozenset(name.casefold() for name in known)
@@ -476,7 +578,7 @@ class ModelSmbServer:
             self._pipe_listener.listen(16)
             self._pipe_listener.settimeout(_POLL)
             self._smb = _QuietSMBServer((self.address, self.port), self._config(), self._smb_threads,
-                                        self.model.remove_session)
+                                        self._disconnected)
             self._smb.processConfigFile()
             if self.own_sessions:
                 self._smb.setAuthCallback(self._logged_on)
@@ -487,6 +589,10 @@ class ModelSmbServer:
             for hook, command in ((self._smb.hookSmb2Command, smb2.SMB2_CREATE),
                                   (self._smb.hookSmbCommand, smb.SMB.SMB_COM_NT_CREATE_ANDX)):
                 hook(command, self._message_mode(hook(command, None)))
+            if self.own_files:
+                for hook, command in ((self._smb.hookSmb2Command, smb2.SMB2_CLOSE),
+                                      (self._smb.hookSmbCommand, smb.SMB.SMB_COM_CLOSE)):
+                    hook(command, self._forget_closed_pipes(hook(command, None)))
             for hook, command in ((self._smb.hookSmb2Command, smb2.SMB2_SESSION_SETUP),
                                   (self._smb.hookSmbCommand, smb.SMB.SMB_COM_SESSION_SETUP_ANDX)):
                 hook(command, self._known_accounts_only(hook(command, None)))
@@ -517,18 +623,48 @@ class ModelSmbServer:
         config.set('IPC$', 'path', '')
         return config
 
-    @staticmethod
-    def _message_mode(original: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a create handler so that the pipe sockets it opens are read in message mode."""
+    def _message_mode(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a create handler so that the pipe sockets it opens are read in message mode
+        (and, with ``own_files``, become open files of the model)."""
         def create(conn_id: str, smb_server: Any, *args: Any) -> Any:
             result = original(conn_id, smb_server, *args)
-            opened = smb_server.getConnectionData(conn_id, False).get('OpenedFiles', {})
-            for handle in opened.values():
+            data = smb_server.getConnectionData(conn_id, False)
+            for handle in data.get('OpenedFiles', {}).values():
                 sock = handle.get('Socket')
                 if sock is not None and not isinstance(sock, _MessageModePipe):
                     handle['Socket'] = _MessageModePipe(sock)
+                    self._own_pipe_opened(data, handle)
             return result
         return create
+
+    def _own_pipe_opened(self, data: dict[str, Any], handle: dict[str, Any]) -> None:
+        user = data.get('user_name')
+        if self.own_files and data.get('Authenticated') and isinstance(user, str) and self.knows(user):
+            handle[_OWN_FILE] = self.model.open_file(PIPE_PREFIX + 'srvsvc', user,
+                                                     PERM_FILE_READ | PERM_FILE_WRITE, 0,
+                                                     data.get('ClientIP', '')).id
+
+    def _forget_closed_pipes(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a close handler: an own pipe file whose handle it closed leaves the model."""
+        def close(conn_id: str, smb_server: Any, *args: Any) -> Any:
+            opened = smb_server.getConnectionData(conn_id, False).get('OpenedFiles', {})
+            before = {key: handle[_OWN_FILE] for key, handle in opened.items() if _OWN_FILE in handle}
+            result = original(conn_id, smb_server, *args)
+            opened = smb_server.getConnectionData(conn_id, False).get('OpenedFiles', {})
+            for key, file_id in before.items():
+                if key not in opened:
+                    self.model.remove_file(file_id)
+            return result
+        return close
+
+    def _disconnected(self, data: dict[str, Any]) -> None:
+        """A connection ended: its own session and its own pipe files leave the model."""
+        session = data.get(_OWN_SESSION)
+        if session is not None:
+            self.model.remove_session(session)
+        for handle in data.get('OpenedFiles', {}).values():
+            if _OWN_FILE in handle:
+                self.model.remove_file(handle[_OWN_FILE])
 
     def knows(self, account: str | None) -> bool:
         """Whether ``account`` may log on: known to the model, with credentials registered."""
