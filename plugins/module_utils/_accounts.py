@@ -76,8 +76,8 @@ def reported_account(value: str | None) -> AccountName | None:
 def check_name_text(option: str, value: str, kind: str) -> None:
     """What every name must be: not blank, no controls or invisible characters, no padding."""
     if not value.strip():
-        raise OptionError(option, f"must not be empty (an empty {kind} name would match every "
-                                  f"session on Samba); leave the option out to match any {kind}")
+        raise OptionError(option, f"must not be empty (to Samba an empty {kind} name means any "
+                                  f"{kind}); leave the option out to match any {kind}")
     hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
     if hidden:
         raise OptionError(option, f"{value!r} contains a control character, NUL or invisible "

@@ -21,7 +21,7 @@ __all__ = [
     'ERROR_NETNAME_DELETED', 'ERROR_NOT_SUPPORTED', 'ERROR_INVALID_PARAMETER', 'ERROR_SEM_TIMEOUT',
     'ERROR_INVALID_LEVEL', 'ERROR_MORE_DATA', 'ERROR_ACCESS_DISABLED_BY_POLICY', 'ERROR_LOGON_FAILURE',
     'RPC_S_SERVER_UNAVAILABLE', 'NERR_USER_NOT_FOUND',
-    'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR',
+    'NERR_CLIENT_NAME_NOT_FOUND', 'NERR_FILE_ID_NOT_FOUND', 'ERROR_FILE_NOT_FOUND', 'NERR_INVALID_COMPUTER', 'RPC_S_PROTOCOL_ERROR',
     'SEC_E_LOGON_DENIED', 'SEC_E_NO_CREDENTIALS', 'status_name', 'NetSessionError',
     'OptionError', 'missing_library', 'Failure', 'failures_as',
 ]
@@ -30,6 +30,8 @@ __all__ = [
 # ([MS-SRVS] 3.1.4.5, 3.1.4.6) and by netapi32's NetSessionEnum / NetSessionGetInfo /
 # NetSessionDel (lmshare.h).
 NERR_SUCCESS = 0
+ERROR_FILE_NOT_FOUND = 2
+"""NetFileClose of an id the server does not have: what the SDK documents and Samba answers."""
 ERROR_ACCESS_DENIED = 5
 ERROR_NOT_ENOUGH_MEMORY = 8
 ERROR_BAD_NETPATH = 53
@@ -54,6 +56,8 @@ NERR_USER_NOT_FOUND = 2221
 """[MS-SRVS] 3.1.4.5: no session matches the UserName filter."""
 NERR_CLIENT_NAME_NOT_FOUND = 2312
 """[MS-SRVS] 3.1.4.5 / 3.1.4.6: no session matches the ClientName filter."""
+NERR_FILE_ID_NOT_FOUND = 2314
+"""[MS-SRVS] 3.1.4.4: NetrFileClose of an id the server does not have."""
 NERR_INVALID_COMPUTER = 2351
 RPC_S_PROTOCOL_ERROR = 1728
 """[MS-ERREF] 2.2: the server's answer could not be decoded."""
@@ -66,6 +70,7 @@ refused)."""
 
 _WIN32_NAMES = {
     NERR_SUCCESS: 'NERR_Success',
+    ERROR_FILE_NOT_FOUND: 'ERROR_FILE_NOT_FOUND',
     ERROR_ACCESS_DENIED: 'ERROR_ACCESS_DENIED',
     ERROR_NOT_ENOUGH_MEMORY: 'ERROR_NOT_ENOUGH_MEMORY',
     ERROR_BAD_NETPATH: 'ERROR_BAD_NETPATH',
@@ -81,6 +86,7 @@ _WIN32_NAMES = {
     RPC_S_PROTOCOL_ERROR: 'RPC_S_PROTOCOL_ERROR',
     NERR_USER_NOT_FOUND: 'NERR_UserNotFound',
     NERR_CLIENT_NAME_NOT_FOUND: 'NERR_ClientNameNotFound',
+    NERR_FILE_ID_NOT_FOUND: 'NERR_FileIdNotFound',
     NERR_INVALID_COMPUTER: 'NERR_InvalidComputer',
     SEC_E_NO_CREDENTIALS: 'SEC_E_NO_CREDENTIALS',
     SEC_E_LOGON_DENIED: 'SEC_E_LOGON_DENIED',

@@ -14,17 +14,21 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ._accounts import AccountName, check_account, check_name_text
+from ._accounts import INVISIBLE_CATEGORIES, AccountName, check_account, check_name_text
 from ._errors import OptionError
+from ._open_files import FileFilters
 from ._records import LEVEL_CHOICES, level_has_username
 
 __all__ = ['CONNECTION_ARGUMENT_SPEC', 'INFO_ARGUMENT_SPEC', 'DELETE_ARGUMENT_SPEC',
            'SECRET_OPTIONS', 'BACKEND_CHOICES', 'type_errors', 'check_connection',
            'check_client', 'check_server', 'check_host_name', 'check_info_options',
-           'check_delete_options', 'InfoOptions', 'DeleteOptions', 'is_address']
+           'check_delete_options', 'InfoOptions', 'DeleteOptions', 'is_address',
+           'FILE_INFO_ARGUMENT_SPEC', 'FILE_CLOSE_ARGUMENT_SPEC', 'check_file_info_options',
+           'check_file_close_options', 'FileCloseOptions']
 
 BACKEND_CHOICES = ('auto', 'smb', 'winrm')
 
@@ -74,7 +78,21 @@ DELETE_ARGUMENT_SPEC = dict(
     all_sessions={'type': 'bool', 'default': False},
 )
 
+_FILE_FILTERS = dict(
+    file_id={'type': 'int'},
+    path={'type': 'str'},
+    path_prefix={'type': 'str'},
+    username={'type': 'str'},
+)
+FILE_INFO_ARGUMENT_SPEC = dict(CONNECTION_ARGUMENT_SPEC, **_FILE_FILTERS)
+FILE_CLOSE_ARGUMENT_SPEC = dict(CONNECTION_ARGUMENT_SPEC, **_FILE_FILTERS,
+                                max_files={'type': 'int', 'default': 1})
+
 _MAX_PORT = 65535
+# [MS-SRVS] 2.2.4.7: fi3_id is a DWORD.
+_MAX_FILE_ID = 0xFFFFFFFF
+# What a Windows path may be at most (the \\?\ form, in UTF-16 code units).
+_MAX_PATH_LENGTH = 32767
 _MAX_TIMEOUT = 3600
 # [MS-SRVS] 2.2.4.15: sesi502_idle_time is a DWORD of seconds; no session is idle for longer.
 _MAX_IDLE_SECONDS = 0xFFFFFFFF
@@ -316,3 +334,52 @@ def check_delete_options(params: Mapping[str, Any]) -> DeleteOptions:
         raise OptionError('client', "netsession_delete needs client, username or both; to close "
                                     "every session set all_sessions=true")
     return DeleteOptions(client, username, excluded, min_idle)
+
+
+class FileCloseOptions(NamedTuple):
+    filters: FileFilters
+    max_files: int
+    selector: str
+    """The first selector given, for messages that concern the selection."""
+
+
+def _check_path(option: str, value: str) -> str:
+    if not value.strip():
+        raise OptionError(option, "must not be empty or blank; leave the option out to match any path")
+    hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
+    if hidden:
+        raise OptionError(option, f"{value!r} contains a control character, NUL or invisible "
+                                  f"character (U+{ord(hidden[0]):04X}); allowed: printable "
+                                  "characters only")
+    if value != value.strip():
+        raise OptionError(option, f"{value!r} begins or ends with white space; give the path "
+                                  "without it")
+    if len(value) > _MAX_PATH_LENGTH:
+        raise OptionError(option, f"is {len(value)} characters long; at most {_MAX_PATH_LENGTH}")
+    return value
+
+
+def check_file_info_options(params: Mapping[str, Any]) -> FileFilters:
+    """netfile_info's and netfile_close's filters, checked."""
+    file_id = params['file_id']
+    if file_id is not None and not 0 <= file_id <= _MAX_FILE_ID:
+        raise OptionError('file_id', f"{file_id} is out of range; allowed: 0 to {_MAX_FILE_ID} "
+                                     "(a file id is a DWORD)")
+    path, prefix, username = params['path'], params['path_prefix'], params['username']
+    return FileFilters(file_id, _check_path('path', path) if path is not None else None,
+                       _check_path('path_prefix', prefix) if prefix is not None else None,
+                       check_account('username', username) if username is not None else None)
+
+
+def check_file_close_options(params: Mapping[str, Any]) -> FileCloseOptions:
+    """netfile_close's options: never wider than asked, so at least one selector."""
+    filters = check_file_info_options(params)
+    given = [name for name in ('file_id', 'path', 'path_prefix', 'username')
+             if params[name] is not None]
+    if not given:
+        raise OptionError('file_id', "netfile_close needs file_id, path, path_prefix or username "
+                                     "(at least one) to select the files to close")
+    if params['max_files'] < 1:
+        raise OptionError('max_files', f"{params['max_files']} is below 1; allowed: 1 or more "
+                                       "(the most files one run may close)")
+    return FileCloseOptions(filters, params['max_files'], given[0])

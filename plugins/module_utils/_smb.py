@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._accounts import AccountName, check_account, kerberos_realm
@@ -21,7 +21,9 @@ from ._errors import (
     RPC_S_PROTOCOL_ERROR, SEC_E_NO_CREDENTIALS, Failure, NetSessionError, failures_as, status_name,
 )
 from ._own_session import OwnSession
-from ._transport import DELETE_GOES_ON_AFTER, Attempt, SessionTransport, Step, walk_plan
+from ._transport import (
+    DELETE_GOES_ON_AFTER, FILE_CLOSE_GOES_ON_AFTER, Attempt, SessionTransport, Step, walk_plan,
+)
 
 LIBRARY = 'impacket'
 LIBRARY_IMPORT_ERROR: ImportError | None = None
@@ -189,26 +191,51 @@ class SmbTransport(SessionTransport):
         return walk_plan(plan, self._enumerate_step)
 
     def _enumerate_step(self, step: Step) -> list[dict[str, Any]]:
-        level, unc_client, username = step.level, step.unc_client, step.username
-        prefix = _INFO_PREFIX[level]
+        level, prefix = step.level, _INFO_PREFIX[step.level]
+
+        def request(resume_handle: int) -> Any:
+            call = srvs.NetrSessionEnum()
+            call['ServerName'] = NULL
+            call['ClientName'] = _wide(step.unc_client)
+            call['UserName'] = _wide(step.username)
+            call['InfoStruct']['Level'] = level
+            call['InfoStruct']['SessionInfo']['tag'] = level
+            call['InfoStruct']['SessionInfo'][f'Level{level}']['Buffer'] = NULL
+            call['PreferedMaximumLength'] = MAX_PREFERRED_LENGTH
+            call['ResumeHandle'] = resume_handle
+            return call
+
+        return self._pages(f"NetrSessionEnum (level {level})", request,
+                           lambda answer: _session_page(answer, level, prefix))
+
+    def enumerate_files(self, base_path: str | None, username: str | None) -> list[dict[str, Any]]:
+        def request(resume_handle: int) -> Any:
+            call = srvs.NetrFileEnum()
+            call['ServerName'] = NULL
+            call['BasePath'] = _wide(base_path)
+            call['UserName'] = _wide(username)
+            call['InfoStruct']['Level'] = 3
+            call['InfoStruct']['FileInfo']['tag'] = 3
+            call['InfoStruct']['FileInfo']['Level3']['Buffer'] = NULL
+            call['PreferedMaximumLength'] = MAX_PREFERRED_LENGTH
+            call['ResumeHandle'] = resume_handle
+            return call
+
+        return self._pages('NetrFileEnum (level 3)', request, _file_page)
+
+    def _pages(self, operation: str, request: Callable[[int], Any],
+               decode: Callable[[bytes], tuple[list[dict[str, Any]], int, int]]) -> list[dict[str, Any]]:
+        """Every page of an enumeration: ``request(resume_handle)`` is one call, ``decode`` its
+        answer (entries, next resume handle, status)."""
         entries: list[dict[str, Any]] = []
         resume_handle = 0
-        operation = f"NetrSessionEnum (level {level})"
         for _page in range(_MAX_PAGES):
-            request = srvs.NetrSessionEnum()
-            request['ServerName'] = NULL
-            request['ClientName'] = _wide(unc_client)
-            request['UserName'] = _wide(username)
-            request['InfoStruct']['Level'] = level
-            request['InfoStruct']['SessionInfo']['tag'] = level
-            request['InfoStruct']['SessionInfo'][f'Level{level}']['Buffer'] = NULL
-            request['PreferedMaximumLength'] = MAX_PREFERRED_LENGTH
-            request['ResumeHandle'] = resume_handle
+            call = request(resume_handle)
             with _failures_as(operation, self.server, self._timeout):
                 # The status is checked here for every code alike: ERROR_MORE_DATA carries a
                 # page that must be read.
-                answer = self._pipe.call(request.opnum, request.getData())
-                page, next_handle, status = _session_page(answer, level, prefix)
+                answer = self._pipe.call(call.opnum, call.getData())
+                page, next_handle, status = decode(answer)
             if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
                 raise NetSessionError(status, _code_name(status), operation=operation,
                                       server=self.server)
@@ -237,6 +264,22 @@ class SmbTransport(SessionTransport):
                 continue
             yield NetSessionError(status, _code_name(status), operation=operation, server=self.server)
             if status not in DELETE_GOES_ON_AFTER:
+                return
+
+    def close_files(self, file_ids: Sequence[int]) -> Iterator[NetSessionError | None]:
+        # One call per id, made only when the caller asks for the next answer.
+        for file_id in file_ids:
+            call = srvs.NetrFileClose()
+            call['ServerName'] = NULL
+            call['FileId'] = file_id
+            operation = f"NetrFileClose ({file_id})"
+            with _failures_as(operation, self.server, self._timeout):
+                status = _status(self._pipe.call(call.opnum, call.getData()))
+            if status == NERR_SUCCESS:
+                yield None
+                continue
+            yield NetSessionError(status, _code_name(status), operation=operation, server=self.server)
+            if status not in FILE_CLOSE_GOES_ON_AFTER:
                 return
 
     def close(self) -> None:
@@ -365,6 +408,24 @@ def _session_page(answer: bytes, level: int, prefix: str) -> tuple[list[dict[str
         page = response['InfoStruct']['SessionInfo'][f'Level{level}']['Buffer'] or []
         entries = [{field[len(prefix):]: _value(item[field]) for field in item.fields
                     if field.startswith(prefix)} for item in page]
+        return entries, response['ResumeHandle'], response['ErrorCode']
+    except Exception as error:  # impacket's NDR decoder raises plain Exceptions for bad input
+        raise _Undecodable(type(error).__name__) from None
+
+
+def _file_page(answer: bytes) -> tuple[list[dict[str, Any]], int, int]:
+    """One NetrFileEnum answer at level 3: entries (FILE_INFO_3 names without ``fi3_``), resume
+    handle, status."""
+    status = _status(answer)
+    if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
+        return [], 0, status
+    try:
+        response = srvs.NetrFileEnumResponse(answer)
+        page = response['InfoStruct']['FileInfo']['Level3']['Buffer'] or []
+        # impacket calls the path fi3_path_name; MS-SRVS 2.2.4.7 says fi3_pathname.
+        entries = [{'id': item['fi3_id'], 'permissions': item['fi3_permissions'],
+                    'num_locks': item['fi3_num_locks'], 'pathname': _value(item['fi3_path_name']),
+                    'username': _value(item['fi3_username'])} for item in page]
         return entries, response['ResumeHandle'], response['ErrorCode']
     except Exception as error:  # impacket's NDR decoder raises plain Exceptions for bad input
         raise _Undecodable(type(error).__name__) from None

@@ -15,8 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import missing_library
 
+from ._open_files import check_closable, close_files, list_files
 from ._operations import close_pairs, list_sessions
-from ._options import check_connection, check_delete_options, check_info_options
+from ._options import (
+    check_connection, check_delete_options, check_file_close_options, check_file_info_options,
+    check_info_options,
+)
 from ._selection import Selection, one_call_username, select_pairs
 from ._transport import SessionTransport
 
@@ -24,7 +28,7 @@ if TYPE_CHECKING:  # the transports import their libraries: only the chosen one 
     from ._smb import SmbTransport
     from ._winrm import WinrmTransport
 
-__all__ = ['open_transport', 'netsession_info', 'netsession_delete']
+__all__ = ['open_transport', 'netsession_info', 'netsession_delete', 'netfile_info', 'netfile_close']
 
 
 def open_transport(params: Mapping[str, Any]) -> SessionTransport:
@@ -47,9 +51,9 @@ def open_transport(params: Mapping[str, Any]) -> SessionTransport:
     return transport.connect(params)
 
 
-def _result_base(transport: SessionTransport, level: int) -> dict[str, Any]:
-    return {'changed': False, 'backend': transport.backend, 'server': transport.server,
-            'level': level}
+def _result_base(transport: SessionTransport, level: int | None = None) -> dict[str, Any]:
+    base = {'changed': False, 'backend': transport.backend, 'server': transport.server}
+    return base if level is None else dict(base, level=level)
 
 
 def netsession_info(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
@@ -115,3 +119,36 @@ def _warnings(selection: Selection, *, own_unseen: bool) -> list[str]:
                         "because the server reports no client or user name for them, and "
                         "NetSessionDel would take an empty name to mean every client or user")
     return warnings
+
+
+def netfile_info(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
+    """List the open files on one server (NetFileEnum at level 3)."""
+    params = check_connection(params)
+    filters = check_file_info_options(params)
+    with open_transport(params) as transport:
+        listing = list_files(transport, filters)
+        result = dict(_result_base(transport), files=listing.files)
+    if listing.warnings:
+        result['warnings'] = listing.warnings
+    return result
+
+
+def netfile_close(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
+    """Close the open files that match (NetFileClose per file), never more than max_files."""
+    params = check_connection(params)
+    options = check_file_close_options(params)
+    with open_transport(params) as transport:
+        listing = list_files(transport, options.filters)
+        check_closable(listing, max_files=options.max_files, option=options.selector)
+        report = close_files(transport, listing.files, options.filters, check_mode=check_mode)
+        result = _result_base(transport)
+    result.update(changed=bool(report.closed), closed=report.closed,
+                  already_gone=report.already_gone, not_closed=report.not_closed)
+    warnings = listing.warnings + report.warnings
+    if warnings:
+        result['warnings'] = warnings
+    if diff:
+        done = {id(rec) for rec in report.closed + report.already_gone}
+        result['diff'] = {'before': {'files': listing.files},
+                          'after': {'files': [rec for rec in listing.files if id(rec) not in done]}}
+    return result

@@ -20,15 +20,22 @@ import abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ._errors import NERR_CLIENT_NAME_NOT_FOUND, NERR_SUCCESS, NERR_USER_NOT_FOUND, NetSessionError
+from ._errors import (
+    ERROR_FILE_NOT_FOUND, NERR_CLIENT_NAME_NOT_FOUND, NERR_FILE_ID_NOT_FOUND, NERR_SUCCESS,
+    NERR_USER_NOT_FOUND, NetSessionError,
+)
 from ._own_session import OwnSession
 
-__all__ = ['SessionTransport', 'Step', 'Attempt', 'walk_plan', 'DELETE_GOES_ON_AFTER']
+__all__ = ['SessionTransport', 'Step', 'Attempt', 'walk_plan', 'DELETE_GOES_ON_AFTER',
+           'FILE_CLOSE_GOES_ON_AFTER']
 
 # A close of several pairs goes on after a pair that was closed or was already gone
 # ([MS-SRVS] 3.1.4.6: NERR_ClientNameNotFound / NERR_UserNotFound), and stops after any other
 # status, so that a refusal leaves every later pair untouched.
 DELETE_GOES_ON_AFTER = frozenset({NERR_SUCCESS, NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND})
+# The same for closing open files: closed, or not there any more ([MS-SRVS] 3.1.4.4
+# NERR_FileIdNotFound; the SDK's and Samba's ERROR_FILE_NOT_FOUND).
+FILE_CLOSE_GOES_ON_AFTER = frozenset({NERR_SUCCESS, NERR_FILE_ID_NOT_FOUND, ERROR_FILE_NOT_FOUND})
 
 
 class Step(NamedTuple):
@@ -98,6 +105,17 @@ class SessionTransport(abc.ABC):
         closes every session of the user; a user name is always given (Samba would close every
         session on the server). Raises NetSessionError for a failure that is not a status.
         """
+
+    @abc.abstractmethod
+    def enumerate_files(self, base_path: str | None, username: str | None) -> list[dict[str, Any]]:
+        """NetrFileEnum at level 3, every page: dicts of FILE_INFO_3 field names without the
+        ``fi3_`` prefix (id, permissions, num_locks, pathname, username). Raises NetSessionError
+        with the server's status otherwise."""
+
+    @abc.abstractmethod
+    def close_files(self, file_ids: Sequence[int]) -> Iterator[NetSessionError | None]:
+        """NetrFileClose for each id, in order, answered as ``delete`` answers pairs; stops after
+        the first refusal whose status is not in FILE_CLOSE_GOES_ON_AFTER."""
 
     @property
     @abc.abstractmethod

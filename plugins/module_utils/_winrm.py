@@ -32,7 +32,7 @@ from ._errors import (
     ERROR_LOGON_FAILURE, ERROR_NETNAME_DELETED, ERROR_NOT_SUPPORTED, ERROR_SEM_TIMEOUT, RPC_S_PROTOCOL_ERROR, SEC_E_LOGON_DENIED,
     SEC_E_NO_CREDENTIALS, Failure, NetSessionError, failures_as,
 )
-from ._transport import DELETE_GOES_ON_AFTER, Attempt, SessionTransport, Step
+from ._transport import DELETE_GOES_ON_AFTER, FILE_CLOSE_GOES_ON_AFTER, Attempt, SessionTransport, Step
 from ._winrm_shim import BOOTSTRAP, SHIM_SCRIPT
 
 LIBRARY = 'pywinrm'
@@ -352,10 +352,8 @@ class WinrmTransport(SessionTransport):
         answer = self._call(operation, {'operation': 'delete', 'pairs': [
             {'client': unc_client, 'username': username} for unc_client, username in pairs]},
             outcome_unknown=True)
-        statuses = answer.get('statuses', [])
-        if not (_numbers(statuses) and 0 < len(statuses) <= len(pairs)
-                and all(status in DELETE_GOES_ON_AFTER for status in statuses[:-1])
-                and (len(statuses) == len(pairs) or statuses[-1] not in DELETE_GOES_ON_AFTER)):
+        statuses = _answered_in_order(answer, len(pairs), DELETE_GOES_ON_AFTER)
+        if statuses is None:
             raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
                                   detail='the shim answered something other than a status per pair')
         for (unc_client, username), status in zip(pairs, statuses, strict=False):
@@ -363,9 +361,46 @@ class WinrmTransport(SessionTransport):
                 status, None, operation=f"NetSessionDel ({unc_client or 'NULL'}, {username})",
                 server=self.server)
 
+    def enumerate_files(self, base_path: str | None, username: str | None) -> list[dict[str, Any]]:
+        operation = 'NetFileEnum (level 3)'
+        answer = self._call(operation, {'operation': 'files', 'base_path': base_path,
+                                        'username': username})
+        if answer['status'] != 0:
+            raise NetSessionError(answer['status'], None, operation=operation, server=self.server)
+        entries = answer.get('entries')
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) and isinstance(entry.get('id'), int)
+                                                    for entry in entries):
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
+                                  detail='the shim answered entries that are not a list of files')
+        return entries
+
+    def close_files(self, file_ids: Sequence[int]) -> Iterator[NetSessionError | None]:
+        # Every file in one PowerShell process; the shim stops where FILE_CLOSE_GOES_ON_AFTER says.
+        operation = f"NetFileClose ({len(file_ids)} file{'s' if len(file_ids) != 1 else ''})"
+        answer = self._call(operation, {'operation': 'close_files', 'ids': list(file_ids)},
+                            outcome_unknown=True)
+        statuses = _answered_in_order(answer, len(file_ids), FILE_CLOSE_GOES_ON_AFTER)
+        if statuses is None:
+            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
+                                  detail='the shim answered something other than a status per file')
+        for file_id, status in zip(file_ids, statuses, strict=False):
+            yield None if status == 0 else NetSessionError(
+                status, None, operation=f"NetFileClose ({file_id})", server=self.server)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._protocol.close_shell(self._shell_id)
+
+
+def _answered_in_order(answer: Mapping[str, Any], asked: int, goes_on: frozenset[int]) -> list[int] | None:
+    """The shim's statuses for a list of ``asked`` items, if they are what it may answer: one per
+    item, in order, ending early only after a status that does not go on; else None."""
+    statuses = answer.get('statuses', [])
+    if not (_numbers(statuses) and 0 < len(statuses) <= asked
+            and all(status in goes_on for status in statuses[:-1])
+            and (len(statuses) == asked or statuses[-1] not in goes_on)):
+        return None
+    return list(statuses)
 
 
 def _numbers(value: Any) -> bool:

@@ -32,14 +32,17 @@ if ($i -lt 0) { throw 'no NUL between the script and the request on stdin' }
 & ([scriptblock]::Create($t.Substring(0, $i))) $t.Substring($i + 1)
 '''
 
-SHIM_SCRIPT = r'''# lanman.server WinRM shim: NetSessionEnum, NetSessionGetInfo, NetSessionDel on this host.
+SHIM_SCRIPT = r'''# lanman.server WinRM shim: NetSessionEnum, -GetInfo, -Del, NetFileEnum, -Close on this host.
 # Argument: the request, JSON, one of
 #   {"operation": "enum", "plan": [step, ...], "pref_max_len": int (optional, default -1)}, where a
 #     step is {"level": int, "client": "\\name"|null, "username": string|null,
 #     "fallback": [status, next step, ...] (optional)}; answer
 #     {"status": int, "steps": [int, ...], "statuses": [int, ...], "entries": [...]};
 #   {"operation": "delete", "pairs": [{"client": "\\name"|null, "username": string}, ...]};
-#     answer {"status": int, "statuses": [int, ...]}.
+#     answer {"status": int, "statuses": [int, ...]};
+#   {"operation": "files", "base_path": string|null, "username": string|null,
+#     "pref_max_len": int (optional)}; answer {"status": int, "entries": [...]} (level 3);
+#   {"operation": "close_files", "ids": [int, ...]}; answer {"status": int, "statuses": [int, ...]}.
 # One JSON line. Win32 failures are statuses; anything else goes to stderr, with exit code 1.
 param([string]$RequestJson)
 
@@ -95,6 +98,14 @@ namespace LanmanServer.Shim
             public UInt32 sesi502_num_opens, sesi502_time, sesi502_idle_time, sesi502_user_flags;
             public string sesi502_cltype_name, sesi502_transport;
         }
+
+        // [MS-SRVS] 2.2.4.7 FILE_INFO_3 (lmshare.h)
+        [StructLayout(LayoutKind.Sequential, CharSet = CharSet.Unicode)]
+        public struct FILE_INFO_3
+        {
+            public UInt32 fi3_id, fi3_permissions, fi3_num_locks;
+            public string fi3_pathname, fi3_username;
+        }
     }
 
     public class NativeMethods
@@ -113,6 +124,15 @@ namespace LanmanServer.Shim
 
         [DllImport(Netapi32, CharSet = CharSet.Unicode)]
         public static extern Int32 NetSessionDel(string servername, string UncClientName, string username);
+
+        // resume_handle is a PDWORD_PTR here, unlike NetSessionEnum's LPDWORD.
+        [DllImport(Netapi32, CharSet = CharSet.Unicode)]
+        public static extern Int32 NetFileEnum(string servername, string basepath, string username, Int32 level,
+            out SafeNetApiBuffer bufptr, Int32 prefmaxlen, out Int32 entriesread, out Int32 totalentries,
+            ref IntPtr resume_handle);
+
+        [DllImport(Netapi32)]
+        public static extern Int32 NetFileClose(string servername, UInt32 fileid);
 
         [DllImport(Netapi32)]
         public static extern Int32 NetApiBufferFree(IntPtr Buffer);
@@ -138,6 +158,8 @@ namespace LanmanServer.Shim
         public const int ERROR_MORE_DATA = 234;
         public const int NERR_UserNotFound = 2221;
         public const int NERR_ClientNameNotFound = 2312;
+        public const int ERROR_FILE_NOT_FOUND = 2;
+        public const int NERR_FileIdNotFound = 2314;
         public const int MAX_PAGES = 1000; // ERROR_MORE_DATA pages of one enumeration, at most
 
         // A fallback plan, walked as the controller's _transport.walk_plan: step i enumerates
@@ -177,6 +199,57 @@ namespace LanmanServer.Shim
                 status = (int)Delete(clients[i], users[i])["status"];
                 statuses.Add(status);
                 if (status != NERR_Success && status != NERR_ClientNameNotFound && status != NERR_UserNotFound)
+                {
+                    break;
+                }
+            }
+            Dictionary<string, object> response = Response(status);
+            response.Add("statuses", statuses);
+            return response;
+        }
+
+        // {"status": int, "entries": [...]}: NetFileEnum at level 3, page after page.
+        public static Dictionary<string, object> EnumerateFiles(string basePath, string username, int prefMaxLen)
+        {
+            List<Dictionary<string, object>> entries = new List<Dictionary<string, object>>();
+            IntPtr resume = IntPtr.Zero;
+            int status = ERROR_MORE_DATA;
+            for (int page = 0; page < MAX_PAGES && status == ERROR_MORE_DATA; page++)
+            {
+                SafeNetApiBuffer buffer;
+                int read;
+                int total;
+                status = NativeMethods.NetFileEnum(null, NullIfEmpty(basePath), NullIfEmpty(username), 3, out buffer,
+                    prefMaxLen, out read, out total, ref resume);
+                using (buffer)
+                {
+                    if (status == NERR_Success || status == ERROR_MORE_DATA)
+                    {
+                        AddEntries(entries, buffer, typeof(NativeHelpers.FILE_INFO_3), read);
+                    }
+                }
+                if (status == ERROR_MORE_DATA && read == 0)
+                {
+                    break;
+                }
+            }
+            Dictionary<string, object> response = Response(status);
+            response.Add("entries", status == NERR_Success ? entries : new List<Dictionary<string, object>>());
+            return response;
+        }
+
+        // As DeleteEach, for open files: a file closed or already gone goes on to the next.
+        // {"status": int (the last one), "statuses": [...]}
+        public static Dictionary<string, object> CloseFiles(long[] ids)
+        {
+            List<int> statuses = new List<int>();
+            int status = ERROR_INVALID_PARAMETER;
+            foreach (long id in ids)
+            {
+                status = id < 0 || id > UInt32.MaxValue ? ERROR_INVALID_PARAMETER
+                    : NativeMethods.NetFileClose(null, (UInt32)id);
+                statuses.Add(status);
+                if (status != NERR_Success && status != NERR_FileIdNotFound && status != ERROR_FILE_NOT_FOUND)
                 {
                     break;
                 }
@@ -272,7 +345,7 @@ namespace LanmanServer.Shim
                     {
                         return status;
                     }
-                    AddEntries(entries, buffer, level, read);
+                    AddEntries(entries, buffer, EntryType(level), read);
                 }
                 // Loop on the status, not on the resume handle; stop if a page brought nothing.
                 if (status == NERR_Success || read == 0)
@@ -291,13 +364,13 @@ namespace LanmanServer.Shim
             {
                 if (status == NERR_Success)
                 {
-                    AddEntries(entries, buffer, level, 1);
+                    AddEntries(entries, buffer, EntryType(level), 1);
                 }
             }
             return status;
         }
 
-        private static void AddEntries(List<Dictionary<string, object>> entries, SafeNetApiBuffer buffer, int level,
+        private static void AddEntries(List<Dictionary<string, object>> entries, SafeNetApiBuffer buffer, Type type,
             int count)
         {
             if (buffer == null || buffer.IsInvalid)
@@ -307,7 +380,7 @@ namespace LanmanServer.Shim
             IntPtr buf = buffer.DangerousGetHandle();
             for (int i = 0; i < count; i++)
             {
-                entries.Add(ReadEntry(buf, level, i));
+                entries.Add(ReadEntry(buf, type, i));
             }
         }
 
@@ -325,9 +398,8 @@ namespace LanmanServer.Shim
         }
 
         // Entry i of the buffer, keyed by the MS-SRVS field names without their sesiN_ prefix.
-        private static Dictionary<string, object> ReadEntry(IntPtr buf, int level, int i)
+        private static Dictionary<string, object> ReadEntry(IntPtr buf, Type type, int i)
         {
-            Type type = EntryType(level);
             object info = Marshal.PtrToStructure(IntPtr.Add(buf, i * Marshal.SizeOf(type)), type);
             Dictionary<string, object> entry = new Dictionary<string, object>();
             foreach (FieldInfo field in type.GetFields())
@@ -347,9 +419,10 @@ namespace LanmanServer.Shim
 '@
 
 # Member $Name of a request object ($Default if missing: strict mode throws on a missing
-# property), checked: 'int' a JSON integer (ConvertFrom-Json gives Int32 for every integer the
-# controller sends), 'string' a string or null, 'objects' an array of objects, 'ints' an array of
-# integers (null or missing: empty). Arrays are assigned, never piped (a pipeline unrolls a
+# property), checked: 'int' a JSON integer (ConvertFrom-Json gives Int32 for every such integer
+# the controller sends), 'string' a string or null, 'objects' an array of objects, 'ints' an
+# array of integers (null or missing: empty), 'ids' an array of integers that may pass 2^31
+# (ConvertFrom-Json gives Int64 for those). Arrays are assigned, never piped (a pipeline unrolls a
 # one-item array), and returned whole with the comma operator.
 function Get-RequestValue {
     param($Request, [string]$Name, [string]$Type, $Default)
@@ -377,12 +450,16 @@ function Get-RequestValue {
     if ($Type -eq 'ints' -and $null -eq $value) {
         $value = [object[]]@()
     }
-    $itemType = if ($Type -eq 'ints') { [int] } else { [System.Management.Automation.PSCustomObject] }
-    if ($value -isnot [array] -or @($value | Where-Object { $_ -isnot $itemType }).Count -gt 0) {
+    $itemTypes = @{ 'ints' = @([int]); 'ids' = @([int], [long]); 'objects' = @([System.Management.Automation.PSCustomObject]) }[$Type]
+    $wrong = @($value | Where-Object { $item = $_; -not @($itemTypes | Where-Object { $item -is $_ }).Count })
+    if ($value -isnot [array] -or $wrong.Count -gt 0) {
         throw ('request member "{0}" must be an array of {1}' -f $Name, $Type)
     }
     if ($Type -eq 'ints') {
         return , ([int[]]$value)
+    }
+    if ($Type -eq 'ids') {
+        return , ([long[]]$value)
     }
     return , $value
 }
@@ -424,8 +501,18 @@ try {
         }
         $response = [LanmanServer.Shim.SessionApi]::DeleteEach($clients, $users)
     }
+    elseif ($operation -eq 'files') {
+        $basePath = Get-RequestValue $request 'base_path' 'string' $null
+        $username = Get-RequestValue $request 'username' 'string' $null
+        $prefMaxLen = Get-RequestValue $request 'pref_max_len' 'int' (-1)
+        $response = [LanmanServer.Shim.SessionApi]::EnumerateFiles($basePath, $username, $prefMaxLen)
+    }
+    elseif ($operation -eq 'close_files') {
+        $ids = Get-RequestValue $request 'ids' 'ids' $null
+        $response = [LanmanServer.Shim.SessionApi]::CloseFiles($ids)
+    }
     else {
-        throw 'request member "operation" must be "enum" or "delete"'
+        throw 'request member "operation" must be "enum", "delete", "files" or "close_files"'
     }
 
     # $response is a C# Dictionary (the pipeline never enumerates one) whose "entries" is a List:

@@ -2,7 +2,7 @@
 // stand-in: one request per line of stdin, tab-separated, "<null>" for null:
 //   enum LEVEL CLIENT USER PREF_MAX_LEN | delete CLIENT USER | configure CALL STATUS MODE
 //   | plan PREF_MAX_LEN LEVEL|CLIENT|USER|FALLBACK... (FALLBACK: "status,next,..." or empty)
-//   | deleteeach CLIENT|USER...
+//   | deleteeach CLIENT|USER... | files BASE_PATH USER PREF_MAX_LEN | closefiles ID...
 // and for each, one line of JSON on stdout: {"response": <what the shim answers>, "stub": {...}}.
 // The response goes through SessionApi.AsciiJson as in the script; the serialiser below stands in
 // for ConvertTo-Json (which Mono does not have).
@@ -30,7 +30,7 @@ public static class ShimDriver
 
     private static readonly string[] Counters = {
         "allocs", "frees", "live", "bad_frees", "null_frees", "enum_calls", "getinfo_calls", "del_calls",
-        "last_client", "last_user", "last_prefmaxlen",
+        "last_client", "last_user", "last_prefmaxlen", "file_enum_calls", "file_close_calls",
     };
 
     public static int Main()
@@ -74,6 +74,19 @@ public static class ShimDriver
                     fallback[i] = step[3].Length == 0 ? new int[0] : Array.ConvertAll(step[3].Split(','), int.Parse);
                 }
                 response = SessionApi.EnumeratePlan(levels, clients, users, fallback, int.Parse(f[1]));
+            }
+            else if (f[0] == "files")
+            {
+                response = SessionApi.EnumerateFiles(Arg(f[1]), Arg(f[2]), int.Parse(f[3]));
+            }
+            else if (f[0] == "closefiles")
+            {
+                long[] ids = new long[f.Length - 1];
+                for (int i = 0; i < ids.Length; i++)
+                {
+                    ids[i] = long.Parse(f[i + 1]);
+                }
+                response = SessionApi.CloseFiles(ids);
             }
             else if (f[0] == "deleteeach")
             {

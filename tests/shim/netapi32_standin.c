@@ -1,5 +1,5 @@
 /*
- * A stand-in for the four netapi32 calls the WinRM shim makes, for Mono on Linux: the Win32
+ * A stand-in for the netapi32 calls the WinRM shim makes (sessions and open files), for Mono on Linux: the Win32
  * signatures (DWORD = uint32_t, LPWSTR = UTF-16 uint16_t *), a fixed table of sessions, paging
  * with ERROR_MORE_DATA when prefmaxlen is small, and a count of every buffer it hands out and
  * gets back. Not a model of Windows (tests/ has that elsewhere): just enough to run the shim's
@@ -21,6 +21,7 @@ typedef uint32_t DWORD;
 #define ERROR_MORE_DATA 234
 #define NERR_UserNotFound 2221
 #define NERR_ClientNameNotFound 2312
+#define NERR_FileIdNotFound 2314
 #define MAX_PREFERRED_LENGTH 0xFFFFFFFFu
 
 typedef struct { WCHAR *cname; } SESSION_INFO_0;
@@ -54,13 +55,25 @@ static const struct session SESSIONS[] = {
 
 static int deleted[SESSION_COUNT];
 
+/* [MS-SRVS] 2.2.4.7 FILE_INFO_3, and the open files: ids that pass 2^31 on purpose. */
+typedef struct { DWORD id, permissions, num_locks; WCHAR *pathname, *username; } FILE_INFO_3;
+struct open_file { DWORD id, permissions, num_locks; const char *pathname, *username; };
+static const struct open_file FILES[] = {
+    {7, 1, 0, "C:\\DATA\\a.txt", "alice"},
+    {0x80000007u, 3, 2, "C:\\DATA\\J\xc3\xb6rg.xlsx", "bob"},
+    {4294967295u, 0, 0, "\\PIPE\\srvsvc", "admin"},
+};
+#define FILE_COUNT ((int)(sizeof(FILES) / sizeof(FILES[0])))
+static int file_closed[FILE_COUNT];
+
 /* What the tests read back: see stub_counter(). */
 enum { C_ALLOCS, C_FREES, C_LIVE, C_BAD_FREES, C_NULL_FREES, C_ENUM_CALLS, C_GETINFO_CALLS, C_DEL_CALLS,
-       C_LAST_CLIENT, C_LAST_USER, C_LAST_PREFMAXLEN, C_COUNT };
+       C_LAST_CLIENT, C_LAST_USER, C_LAST_PREFMAXLEN, C_FILE_ENUM_CALLS, C_FILE_CLOSE_CALLS, C_COUNT };
 static long counters[C_COUNT];
 /* Faults: enum call number fault_call (1-based) fails with fault_status; mode 1 = every page is
  * ERROR_MORE_DATA with one entry (never ends); mode 2 = ERROR_MORE_DATA with no entry; mode 3 =
- * NetSessionDel call number fault_call fails with fault_status instead (enum calls do not). */
+ * NetSessionDel call number fault_call fails with fault_status instead (enum calls do not); mode
+ * 4 = NetFileClose call number fault_call does. */
 static long fault_call, fault_status, mode;
 
 #define MAX_LIVE 4096
@@ -218,7 +231,7 @@ DWORD NetSessionEnum(WCHAR *servername, WCHAR *client, WCHAR *user, DWORD level,
     *bufptr = NULL;
     *entriesread = 0;
     *totalentries = 0;
-    if (mode != 3 && fault_call && counters[C_ENUM_CALLS] == fault_call) return (DWORD)fault_status;
+    if (mode < 3 && fault_call && counters[C_ENUM_CALLS] == fault_call) return (DWORD)fault_status;
     if (struct_size(level) == 0) return ERROR_INVALID_LEVEL;
     if (mode == 2) return ERROR_MORE_DATA;
     DWORD status = match(client, user, index, &count);
@@ -276,6 +289,72 @@ DWORD NetSessionDel(WCHAR *servername, WCHAR *client, WCHAR *user)
     if (status != NERR_Success) return status;
     for (int i = 0; i < count; i++) deleted[index[i]] = 1;
     return NERR_Success;
+}
+
+/* Level 3 only; pages of prefmaxlen / sizeof(FILE_INFO_3) entries, the resume handle a
+ * pointer-sized index (PDWORD_PTR, as in lmshare.h). */
+DWORD NetFileEnum(WCHAR *servername, WCHAR *basepath, WCHAR *username, DWORD level, uint8_t **bufptr,
+                  DWORD prefmaxlen, DWORD *entriesread, DWORD *totalentries, uintptr_t *resume_handle)
+{
+    int index[FILE_COUNT], count = 0;
+    (void)servername;
+    counters[C_FILE_ENUM_CALLS]++;
+    counters[C_LAST_PREFMAXLEN] = (long)prefmaxlen;
+    record(basepath, username);
+    *bufptr = NULL;
+    *entriesread = 0;
+    *totalentries = 0;
+    if (level != 3) return ERROR_INVALID_LEVEL;
+    for (int i = 0; i < FILE_COUNT; i++) {
+        if (!file_closed[i] && (!username || !username[0] || wide_equals_ascii_nocase(username, FILES[i].username)))
+            index[count++] = i;
+    }
+    uintptr_t start = resume_handle ? *resume_handle : 0;
+    if (start > (uintptr_t)count) return ERROR_INVALID_PARAMETER;
+    DWORD page = (DWORD)(count - (int)start);
+    if (prefmaxlen != MAX_PREFERRED_LENGTH) {
+        DWORD fit = prefmaxlen / (DWORD)sizeof(FILE_INFO_3);
+        if (fit < 1) fit = 1;
+        if (fit < page) page = fit;
+    }
+    *totalentries = (DWORD)count;
+    *entriesread = page;
+    if (page) {
+        size_t size = sizeof(FILE_INFO_3) * page;
+        for (DWORD i = 0; i < page; i++) {
+            const struct open_file *f = &FILES[index[start + i]];
+            size += (utf16(f->pathname, NULL) + utf16(f->username, NULL)) * sizeof(WCHAR);
+        }
+        uint8_t *buf = buffer_alloc(size);
+        WCHAR *strings = (WCHAR *)(buf + sizeof(FILE_INFO_3) * page);
+        for (DWORD i = 0; i < page; i++) {
+            const struct open_file *f = &FILES[index[start + i]];
+            FILE_INFO_3 *e = (FILE_INFO_3 *)buf + i;
+            e->id = f->id; e->permissions = f->permissions; e->num_locks = f->num_locks;
+            e->pathname = put(f->pathname, &strings); e->username = put(f->username, &strings);
+        }
+        *bufptr = buf;
+    }
+    if (start + page < (uintptr_t)count) {
+        if (resume_handle) *resume_handle = start + page;
+        return ERROR_MORE_DATA;
+    }
+    if (resume_handle) *resume_handle = 0;
+    return NERR_Success;
+}
+
+DWORD NetFileClose(WCHAR *servername, DWORD fileid)
+{
+    (void)servername;
+    counters[C_FILE_CLOSE_CALLS]++;
+    if (mode == 4 && counters[C_FILE_CLOSE_CALLS] == fault_call) return (DWORD)fault_status;
+    for (int i = 0; i < FILE_COUNT; i++) {
+        if (!file_closed[i] && FILES[i].id == fileid) {
+            file_closed[i] = 1;
+            return NERR_Success;
+        }
+    }
+    return NERR_FileIdNotFound;
 }
 
 DWORD NetApiBufferFree(void *buffer)

@@ -37,7 +37,7 @@ DRIVER_CS = HERE / 'ShimDriver.cs'
 CMD_LINE_LIMIT = 8191
 COMMAND_PREFIX = 'powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand '
 # The shim travels on stdin with every call: it must stay far below one chunk (96 KiB).
-SHIM_SIZE_LIMIT = 20 * 1024
+SHIM_SIZE_LIMIT = 32 * 1024
 
 PS = ts.Parser(ts.Language(ts_powershell.language()))
 CS = ts.Parser(ts.Language(ts_csharp.language()))
@@ -165,11 +165,13 @@ def test_csharp_imports_netapi32_in_the_shipped_text():
     imports = re.findall(r'\[DllImport\(([^)]*)\)\]\s*public static extern Int32 (\w+)\(', source)
     assert sorted(imports) == [
         ('Netapi32', 'NetApiBufferFree'),
+        ('Netapi32', 'NetFileClose'),
+        ('Netapi32, CharSet = CharSet.Unicode', 'NetFileEnum'),
         ('Netapi32, CharSet = CharSet.Unicode', 'NetSessionDel'),
         ('Netapi32, CharSet = CharSet.Unicode', 'NetSessionEnum'),
         ('Netapi32, CharSet = CharSet.Unicode', 'NetSessionGetInfo'),
     ]
-    assert source.count('[StructLayout(LayoutKind.Sequential, CharSet = CharSet.Unicode)]') == 5
+    assert source.count('[StructLayout(LayoutKind.Sequential, CharSet = CharSet.Unicode)]') == 6
     assert 'class SafeNetApiBuffer : SafeHandleZeroOrMinusOneIsInvalid' in source
     assert 'IntPtr.Add(buf, i * Marshal.SizeOf(type))' in source
     assert 'ToInt32' not in source and 'ToInt64' not in source
@@ -530,3 +532,58 @@ def test_one_item_lists_stay_lists(driver):
     # stands in for it; what matters here is that the shim hands over Lists, not arrays of one.
     [(response, _stub)] = driver(delete_each(('\\\\127.0.1.2', 'bob')))
     assert plain(response) == {'status': 0, 'statuses': [0]}
+
+
+# --- open files: NetFileEnum at level 3, NetFileClose of a list of ids -------------------------
+
+# The stand-in's open files (netapi32_standin.c), as the shim answers them.
+OPEN_FILES = [
+    {'id': 7, 'permissions': 1, 'num_locks': 0, 'pathname': 'C:\\DATA\\a.txt', 'username': 'alice'},
+    {'id': 0x80000007, 'permissions': 3, 'num_locks': 2, 'pathname': 'C:\\DATA\\J\u00f6rg.xlsx', 'username': 'bob'},
+    {'id': 4294967295, 'permissions': 0, 'num_locks': 0, 'pathname': '\\PIPE\\srvsvc', 'username': 'admin'},
+]
+
+
+def files(base_path=None, username=None, pref_max_len=-1):
+    return ('files', base_path, username, pref_max_len)
+
+
+def test_files_marshal_every_field_and_ids_stay_unsigned(driver):
+    [(response, stub)] = driver(files())
+    assert plain(response) == {'status': 0, 'entries': OPEN_FILES}
+    assert response['entries'][1]['id'] == {'UInt32': 0x80000007}
+    assert stub['file_enum_calls'] == 1 and freed_everything(stub, 1)
+
+
+@pytest.mark.parametrize('pref_max_len, pages', [(40, 3), (80, 2), (-1, 1)])
+def test_files_page_through_error_more_data_with_a_pointer_sized_resume_handle(driver, pref_max_len, pages):
+    [(response, stub)] = driver(files(pref_max_len=pref_max_len))
+    assert plain(response) == {'status': 0, 'entries': OPEN_FILES}
+    assert stub['file_enum_calls'] == pages and freed_everything(stub, pages)
+
+
+def test_files_pass_the_filters_on_and_empty_means_null(driver):
+    [(response, stub), (_all, empty)] = driver(files('C:\\DATA', 'bob'), files('', ''))
+    assert plain(response)['entries'] == [OPEN_FILES[1]]
+    assert (stub['last_client'], stub['last_user']) == (2, 2)  # base path, user name: both sent
+    assert (empty['last_client'], empty['last_user']) == (0, 0)
+
+
+def test_close_files_goes_on_past_an_id_already_gone_and_takes_ids_past_2_31(driver):
+    [(response, stub), (listed, _stub)] = driver(('closefiles', 7, 99, 0x80000007), files())
+    assert plain(response) == {'status': 0, 'statuses': [0, 2314, 0]}
+    assert stub['file_close_calls'] == 3
+    assert plain(listed)['entries'] == [OPEN_FILES[2]]
+
+
+def test_close_files_stops_at_the_first_refusal(driver):
+    [(response, stub), (listed, _stub)] = driver(configure(fault_call=1, fault_status=5, mode=4),
+                                                 ('closefiles', 7, 0x80000007), files())
+    assert plain(response) == {'status': 5, 'statuses': [5]}
+    assert stub['file_close_calls'] == 1 and len(plain(listed)['entries']) == 3
+
+
+def test_close_files_refuses_an_id_that_is_no_dword_without_a_call(driver):
+    [(response, stub)] = driver(('closefiles', -1, 7))
+    assert plain(response) == {'status': 87, 'statuses': [87]}
+    assert stub['file_close_calls'] == 0

@@ -74,7 +74,7 @@ def _comparable(result: dict) -> dict:
     server = result.pop('server', None)
     for key in ('msg', 'operation'):
         if key in result:
-            result[key] = result[key].replace('NetrSession', 'NetSession').replace(f"'{server}'", 'SERVER')
+            result[key] = result[key].replace('NetrSession', 'NetSession').replace('NetrFile', 'NetFile').replace(f"'{server}'", 'SERVER')
     return result
 
 

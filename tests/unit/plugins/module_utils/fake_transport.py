@@ -14,13 +14,21 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ansible_collections.lanman.server.plugins.module_utils._errors import (
-    ERROR_ACCESS_DENIED, NERR_CLIENT_NAME_NOT_FOUND, NetSessionError, status_name,
+    ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, NERR_CLIENT_NAME_NOT_FOUND, NERR_FILE_ID_NOT_FOUND,
+    NetSessionError, status_name,
 )
 from ansible_collections.lanman.server.plugins.module_utils._own_session import OwnSession
 from ansible_collections.lanman.server.plugins.module_utils._transport import (
-    DELETE_GOES_ON_AFTER, Attempt, SessionTransport, Step, walk_plan,
+    DELETE_GOES_ON_AFTER, FILE_CLOSE_GOES_ON_AFTER, Attempt, SessionTransport, Step, walk_plan,
 )
 from tests.windows.model import LEVEL_FIELDS  # [MS-SRVS] 2.2.4.11-2.2.4.15, written once for the tests
+
+
+def open_file(file_id: int, pathname: str, username: str, *, permissions: int = 1,
+              num_locks: int = 0) -> dict[str, Any]:
+    """An open file as NetrFileEnum level 3 reports it."""
+    return {'id': file_id, 'permissions': permissions, 'num_locks': num_locks, 'pathname': pathname,
+            'username': username}
 
 
 def session(cname: str, username: str, *, num_opens: int = 0, time: int = 100,
@@ -37,13 +45,16 @@ class FakeTransport(SessionTransport):
 
     def __init__(self, sessions: list[dict[str, Any]], *, own: OwnSession | None = None,
                  refuse: dict[Any, int | Callable[..., int | None]] | None = None,
-                 served_levels: frozenset[int] | None = None, samba_like: bool = False) -> None:
+                 served_levels: frozenset[int] | None = None, samba_like: bool = False,
+                 files: list[dict[str, Any]] | None = None) -> None:
         super().__init__('fs.example', 5)
         self.sessions = list(sessions)
         self._own = own
         self.refuse = dict(refuse or {})
         self.served_levels = served_levels
         self.samba_like = samba_like  # Samba: 5 (not 2312) for a pair it no longer has
+        self.files = list(files or [])
+        """Open files as FILE_INFO_3 entries (open_file()); a close removes every file with its id."""
         self.calls: list[tuple] = []
         """Every NetrSessionEnum / NetrSessionDel, one per level tried or pair closed."""
         self.batches: list[tuple[str, int]] = []
@@ -93,6 +104,28 @@ class FakeTransport(SessionTransport):
             raise NetSessionError(status, status_name(status), operation='fake delete',
                                   server=self.server)
         self.sessions = [entry for entry in self.sessions if entry not in doomed]
+
+    def enumerate_files(self, base_path: str | None, username: str | None) -> list[dict[str, Any]]:
+        self.batches.append(('enumerate_files', 1))
+        self.calls.append(('enumerate_files', base_path, username))
+        self._refusal('files')
+        return [dict(entry) for entry in self.files]
+
+    def close_files(self, file_ids: Sequence[int]) -> Iterator[NetSessionError | None]:
+        self.batches.append(('close_files', len(file_ids)))
+        for file_id in file_ids:
+            self.calls.append(('close_file', file_id))
+            rule = self.refuse.get('close_file')
+            status = rule(file_id) if callable(rule) else rule
+            if not status and not any(entry['id'] == file_id for entry in self.files):
+                status = ERROR_FILE_NOT_FOUND if self.samba_like else NERR_FILE_ID_NOT_FOUND
+            if not status:
+                self.files = [entry for entry in self.files if entry['id'] != file_id]
+                yield None
+                continue
+            yield NetSessionError(status, status_name(status), operation='fake close_file', server=self.server)
+            if status not in FILE_CLOSE_GOES_ON_AFTER:
+                return
 
     def close(self) -> None:
         self.closed = True
