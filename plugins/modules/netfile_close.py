@@ -88,7 +88,7 @@ notes:
   - After closing, the module lists the files again. A file the server accepted to close but
     still lists after about a second is reported in RV(not_closed), with a warning.
   - Over WinRM a run starts at most four PowerShell processes on the server, whatever the number
-    of files - the files, the sessions (for RV(closed[].client)), the close of every selected
+    of files - the files, the sessions (for each record's C(client)), the close of every selected
     file, and the listing that confirms it.
 seealso:
   - module: lanman.server.netfile_info

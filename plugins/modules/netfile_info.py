@@ -58,7 +58,7 @@ options:
   path_prefix:
     description:
       - Only files whose path begins with this text (compared without regard to case), for
-        example V(D:\Shares\Finance\) for every file under that folder.
+        example V(D:\Shares\Finance\\) for every file under that folder.
       - Refused as O(path) is.
     type: str
   username:
