@@ -327,8 +327,8 @@ def test_file_ids_unique(how):
     else:
         files.clear()
         served.file_close('admin', 1001)
-        assert left(served) == IDS[1:] and FILES[0] == OpenFile(1001, 'C:\\DATA\\report.xlsx', 'alice', RW, 2,
-                                                                 '192.0.2.15')
+        assert left(served) == IDS[1:]
+        assert FILES[0] == OpenFile(1001, 'C:\\DATA\\report.xlsx', 'alice', RW, 2, '192.0.2.15')
 
 
 # -- NetrFileGetInfo ----------------------------------------------------------------------------
