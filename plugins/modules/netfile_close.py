@@ -69,7 +69,7 @@ options:
     type: str
   username:
     description:
-      - Close the files opened by this user - V(user), V(DOMAIN\user) or V(user@dns.domain),
+      - Close the files opened by this user - V(user), V(DOMAIN\\user) or V(user@dns.domain),
         matched and checked as the notes on user names say.
       - At least one of O(file_id), O(path), O(path_prefix) and O(username) is needed; given
         together, a file must match all of them.

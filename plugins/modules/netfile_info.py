@@ -50,7 +50,7 @@ options:
   path:
     description:
       - Only files with exactly this path, as the server reports it (RV(files[].path), a local
-        path such as V(D:\Shares\Finance\budget.xlsx) on Windows, V(C:\srv\data\budget.xlsx)
+        path such as V(D:\\Shares\\Finance\\budget.xlsx) on Windows, V(C:\\srv\\data\\budget.xlsx)
         on Samba, which puts C(C:) in front of the Unix path), compared without regard to case.
       - Refused, naming the option, when empty or blank, with white space around it, or with
         control, NUL or invisible characters.
@@ -58,12 +58,12 @@ options:
   path_prefix:
     description:
       - Only files whose path begins with this text (compared without regard to case), for
-        example V(D:\Shares\Finance\\) for every file under that folder.
+        example V(D:\\Shares\\Finance\\) for every file under that folder.
       - Refused as O(path) is.
     type: str
   username:
     description:
-      - Only the files opened by this user - V(user), V(DOMAIN\user) or V(user@dns.domain),
+      - Only the files opened by this user - V(user), V(DOMAIN\\user) or V(user@dns.domain),
         matched and checked as the notes on user names say. On Samba the user is the Unix
         account that opened the file (with C(force user), that account, not the client's).
     type: str

@@ -109,7 +109,7 @@ class _Session:
 def _held_file_specs(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """A session's files to hold: ``open_files`` read/write files first, then ``files``."""
     plain = {"name": "", "access": "readwrite", "locks": 0, "directory": False}
-    return [dict(plain) for _ in range(spec.get("open_files", 0))] + list(spec.get("files", []))
+    return [dict(plain) for _count in range(spec.get("open_files", 0))] + list(spec.get("files", []))
 
 
 def _error_code(exc: Exception) -> int:

@@ -205,7 +205,7 @@ class SessionHolder:
             self._fail(f"session helper: {exc}")
         if reply.get("ready") != len(self.sessions):
             self._fail(reply.get("error", f"unexpected helper reply {reply!r}"))
-        self._file_names = [list(names) for names in reply.get("files", [[] for _ in self.sessions])]
+        self._file_names = [list(names) for names in reply.get("files", [[] for _session in self.sessions])]
 
     # -- while holding -------------------------------------------------------------------------
     def _command(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:

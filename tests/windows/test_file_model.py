@@ -318,7 +318,7 @@ def test_file_ids_unique(how):
         # Above the highest id there is no DWORD left: the next open reuses a free one.
         assert served.open_file('C:\\next', 'dave').id not in IDS + [MAX_FILE_ID]
     elif how == 'open':
-        opened = [served.open_file('C:\\DATA\\report.xlsx', 'alice', RW, 0, '192.0.2.15') for _ in range(3)]
+        opened = [served.open_file('C:\\DATA\\report.xlsx', 'alice', RW, 0, '192.0.2.15') for _count in range(3)]
         assert [open_file.id for open_file in opened] == [1011, 1012, 1013]
         assert len(set(left(served))) == len(FILES) + 3
         # Closing one of two opens of the same path closes only that one.
