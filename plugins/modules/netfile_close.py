@@ -87,9 +87,10 @@ notes:
     C(SeDiskOperatorPrivilege) (which C(BUILTIN\Administrators) holds).
   - After closing, the module lists the files again. A file the server accepted to close but
     still lists after about a second is reported in RV(not_closed), with a warning.
-  - Over WinRM a run starts at most four PowerShell processes on the server, whatever the number
-    of files - the files, the sessions (for each record's C(client)), the close of every selected
-    file, and the listing that confirms it.
+  - Over WinRM a run starts four PowerShell processes on the server, whatever the number of
+    files - the files, the sessions (for each record's C(client)), the close of every selected
+    file, and the listing that confirms it (repeated, up to four more times, only while the
+    server still lists a closed file).
 seealso:
   - module: lanman.server.netfile_info
   - module: lanman.server.netsession_delete
