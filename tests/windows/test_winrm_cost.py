@@ -120,3 +120,28 @@ def test_a_refused_close_stops_there_and_says_what_was_not_closed():
     assert len(model.snapshot()) == 12
     # list, close (refused at the first pair), and the re-check that the pair is still there
     assert [command['request']['operation'] for command in endpoint.commands] == ['enum', 'delete', 'enum']
+
+
+@pytest.mark.parametrize('files', [1, 10, 100])
+def test_closing_n_open_files_starts_four_powershell_processes(files):
+    from ansible_collections.lanman.server.plugins.module_utils._options import FILE_CLOSE_ARGUMENT_SPEC
+    from ansible_collections.lanman.server.plugins.module_utils._tasks import netfile_close
+    from ansible_collections.lanman.server.plugins.module_utils._execute import execute
+
+    from .model import OpenFile
+    from .test_both_transports import _defaults
+
+    model = WindowsSessionModel([Session('192.0.2.1', 'alice', time=60)], {'admin': ADMIN},
+                                files=[OpenFile(500 + index, f'D:\\Shares\\x\\{index}.txt', 'alice', client='192.0.2.1')
+                                       for index in range(files)])
+    with WsmanEndpoint(shim_responder(model), users=PASSWORDS, expected_script=SHIM_SCRIPT,
+                       expected_bootstrap=BOOTSTRAP) as endpoint:
+        result = execute(netfile_close, dict(
+            _defaults(FILE_CLOSE_ARGUMENT_SPEC), server='127.0.0.1', backend='winrm', connection_username='admin',
+            connection_password=PASSWORDS['admin'], winrm_scheme='http', winrm_port=endpoint.port,
+            path_prefix='D:\\Shares\\x\\', max_files=files), check_mode=False, diff=False)
+        assert endpoint.errors == []
+    assert result.get('failed') is not True, result
+    assert len(result['closed']) == files and model.file_snapshot() == []
+    assert [command['request']['operation'] for command in endpoint.commands] == ['files', 'enum', 'close_files', 'files']
+    assert _shells(endpoint) == 1 and _no_cmd_exe(endpoint)
