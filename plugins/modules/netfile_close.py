@@ -84,7 +84,9 @@ options:
 notes:
   - Rights needed. Windows - membership of Administrators or Server Operators. Samba - listing
     needs C(BUILTIN\Administrators) in the account's token, closing needs root or
-    C(SeDiskOperatorPrivilege) (which C(BUILTIN\Administrators) holds).
+    C(SeDiskOperatorPrivilege). A standalone Samba server grants that privilege to
+    C(BUILTIN\Administrators) by default; a Samba AD domain controller does not (a Domain Admin
+    gets C(ERROR_ACCESS_DENIED) from C(NetrFileClose) until it is granted there).
   - After closing, the module lists the files again. A file the server accepted to close but
     still lists after about a second is reported in RV(not_closed), with a warning.
   - Over WinRM a run starts four PowerShell processes on the server, whatever the number of
