@@ -197,6 +197,7 @@ def close_files(transport: SessionTransport, files: Sequence[dict[str, Any]], fi
     closed: list[dict[str, Any]] = []
     gone: list[dict[str, Any]] = []
     pending = list(files)
+    settled = 0  # of pending: closed or found gone
     try:
         while pending:  # bounded: each round settles at least one file, or raises
             settled = 0
@@ -208,16 +209,15 @@ def close_files(transport: SessionTransport, files: Sequence[dict[str, Any]], fi
                 elif refusal.code in _GONE:
                     gone.append(rec)
                 else:
-                    pending = pending[settled:]
                     raise refusal
                 settled += 1
             if not settled:
                 raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetFileClose',
                                       server=transport.server, detail='no file was answered')
-            pending = pending[settled:]
+            pending, settled = pending[settled:], 0
         lingering = _still_listed(transport, closed, filters)
     except NetSessionError as error:
-        error.partial = {'closed': closed, 'already_gone': gone, 'not_closed': pending}
+        error.partial = {'closed': closed, 'already_gone': gone, 'not_closed': pending[settled:]}
         raise
     if not lingering:
         return FileCloseReport(closed, gone, [], [])

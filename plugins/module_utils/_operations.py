@@ -112,6 +112,7 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
     closed: list[dict[str, Any]] = []
     gone: list[dict[str, Any]] = []
     pending = list(selection.to_close)
+    settled = 0  # of pending: closed or found gone
     try:
         while pending:  # bounded: each round settles at least one pair, or raises
             settled = 0
@@ -123,18 +124,17 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
                 elif _gone(transport, refusal, client=pair.client, username=pair.username, level=level):
                     gone.extend(members)
                 else:
-                    pending = pending[settled:]
                     raise refusal
                 settled += 1
             if not settled:
                 raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetSessionDel',
                                       server=transport.server, detail='no pair was answered')
-            pending = pending[settled:]
+            pending, settled = pending[settled:], 0
     except NetSessionError as error:
-        # Whatever failed (a close, the check whether a pair is gone, the transport): say
-        # exactly what was done before it.
+        # Whatever failed (a close, the check whether a pair is gone, the transport in the
+        # middle of the pairs): say exactly what was done before it.
         error.partial = {'closed': closed, 'already_gone': gone,
-                         'not_closed': [rec for _pair, rest in pending for rec in rest]}
+                         'not_closed': [rec for _pair, rest in pending[settled:] for rec in rest]}
         raise
     return CloseReport(closed, gone)
 

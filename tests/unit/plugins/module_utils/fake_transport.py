@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ansible_collections.lanman.server.plugins.module_utils._errors import (
-    ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, NERR_CLIENT_NAME_NOT_FOUND, NERR_FILE_ID_NOT_FOUND,
+    ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_NETNAME_DELETED, NERR_CLIENT_NAME_NOT_FOUND, NERR_FILE_ID_NOT_FOUND,
     NetSessionError, status_name,
 )
 from ansible_collections.lanman.server.plugins.module_utils._own_session import OwnSession
@@ -53,6 +53,10 @@ class FakeTransport(SessionTransport):
         self.refuse = dict(refuse or {})
         self.served_levels = served_levels
         self.samba_like = samba_like  # Samba: 5 (not 2312) for a pair it no longer has
+        self.cut_at: int | None = None
+        """The close (pair or file, counted from 1 over the run) at which the connection is lost:
+        the transport raises instead of answering, as the SMB transport does."""
+        self._closes = 0
         self.files = list(files or [])
         """Open files as FILE_INFO_3 entries (open_file()); a close removes every file with its id."""
         self.calls: list[tuple] = []
@@ -84,6 +88,7 @@ class FakeTransport(SessionTransport):
     def delete(self, pairs: Sequence[tuple[str | None, str]]) -> Iterator[NetSessionError | None]:
         self.batches.append(('delete', len(pairs)))
         for unc_client, username in pairs:
+            self._count_close()
             try:
                 self._delete_one(unc_client, username)
             except NetSessionError as refusal:
@@ -114,6 +119,7 @@ class FakeTransport(SessionTransport):
     def close_files(self, file_ids: Sequence[int]) -> Iterator[NetSessionError | None]:
         self.batches.append(('close_files', len(file_ids)))
         for file_id in file_ids:
+            self._count_close()
             self.calls.append(('close_file', file_id))
             rule = self.refuse.get('close_file')
             status = rule(file_id) if callable(rule) else rule
@@ -126,6 +132,12 @@ class FakeTransport(SessionTransport):
             yield NetSessionError(status, status_name(status), operation='fake close_file', server=self.server)
             if status not in FILE_CLOSE_GOES_ON_AFTER:
                 return
+
+    def _count_close(self) -> None:
+        self._closes += 1
+        if self._closes == self.cut_at:
+            raise NetSessionError(ERROR_NETNAME_DELETED, status_name(ERROR_NETNAME_DELETED),
+                                  operation='fake close', server=self.server, detail='connection lost')
 
     def close(self) -> None:
         self.closed = True

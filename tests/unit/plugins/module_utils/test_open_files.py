@@ -160,6 +160,14 @@ def test_a_failure_part_way_says_what_was_and_was_not_closed(served):
     assert result['changed'] is True
 
 
+def test_a_connection_lost_in_the_middle_of_the_files_reports_exactly(served):
+    served.transport.cut_at = 2
+    result = close(path_prefix='D:\\Shares\\', max_files=5)
+    assert result['failed'] is True and result['code'] == ERROR_NETNAME_DELETED
+    assert [rec['id'] for rec in result['closed']] == [11]
+    assert [rec['id'] for rec in result['not_closed']] == [12, 13]
+
+
 def test_a_close_the_server_accepts_but_does_not_do_is_not_closed(served, monkeypatch):
     monkeypatch.setattr('ansible_collections.lanman.server.plugins.module_utils._open_files._SETTLE_SECONDS', 0)
     served.transport.close_files = lambda file_ids: iter([None] * len(file_ids))  # "closed", yet still there

@@ -142,6 +142,19 @@ def test_a_failure_part_way_reports_exactly_what_was_and_was_not_closed():
     assert [r['client'] for r in partial['not_closed']] == ['10.0.0.2']
 
 
+def test_a_connection_lost_in_the_middle_of_the_pairs_reports_exactly(  # as the SMB transport raises
+):
+    transport = FakeTransport(SESSIONS + [session('10.0.0.4', 'alice')])
+    _found, selection = _selection(transport)
+    transport.cut_at = 2
+    with pytest.raises(NetSessionError) as caught:
+        close_pairs(transport, selection, level=1, check_mode=False)
+    partial = caught.value.partial
+    assert caught.value.code == ERROR_NETNAME_DELETED
+    assert [r['client'] for r in partial['closed']] == ['10.0.0.1']
+    assert [r['client'] for r in partial['not_closed']] == ['10.0.0.2', '10.0.0.4']
+
+
 def test_one_call_closes_every_client_of_the_user():
     transport = FakeTransport(SESSIONS)
     _found, selection = _selection(transport)
