@@ -49,8 +49,8 @@ def attribute(sessions: Sequence[Mapping[str, Any]], files: Iterable[Mapping[str
     is not known; and per file, the index of its session or None. A file whose client is known
     but matches no session here (the session is not among ``sessions``) is neither.
     """
-    held: list[list[Mapping[str, Any]]] = [[] for _ in sessions]
-    per_user: list[list[Mapping[str, Any]]] = [[] for _ in sessions]
+    held: list[list[Mapping[str, Any]]] = [[] for _session in sessions]
+    per_user: list[list[Mapping[str, Any]]] = [[] for _session in sessions]
     owners: list[int | None] = []
     for file in files:
         users = [index for index, session in enumerate(sessions) if same_account(session, file)]
