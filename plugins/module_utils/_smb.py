@@ -40,7 +40,7 @@ try:
 
     from impacket.smb3structs import SMB2_DIALECT_30, SMB2_SESSION_FLAG_ENCRYPT_DATA
 
-    from ._rpc import TransceivePipe, decode_session_enum
+    from ._rpc import TransceivePipe, decode_file_enum, decode_session_enum
     from ._smb_kerberos import TicketCacheError, service_ticket
 except ImportError as import_error:  # reported by the factory (_tasks), only when SMB is chosen
     LIBRARY_IMPORT_ERROR = import_error
@@ -419,6 +419,10 @@ def _file_page(answer: bytes) -> tuple[list[dict[str, Any]], int, int]:
     status = _status(answer)
     if status not in (NERR_SUCCESS, ERROR_MORE_DATA):
         return [], 0, status
+    try:
+        return decode_file_enum(answer)
+    except (ValueError, struct.error, UnicodeDecodeError):
+        pass  # not what the fast decoder expects: let impacket decode it (or fail) as it always did
     try:
         response = srvs.NetrFileEnumResponse(answer)
         page = response['InfoStruct']['FileInfo']['Level3']['Buffer'] or []

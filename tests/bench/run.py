@@ -10,6 +10,12 @@ Measures side by side, in one run, and writes ``bench-results.json`` at the repo
   ``list_sessions`` K times) against ``rpcclient -c "netsessenum; ..."`` (slope between K and 1
   commands, which removes rpcclient's connect cost). Both at info level 1 (rpcclient's
   ``netsessenum`` asks for level 1; ``level: auto`` gets level 1 from Samba as well).
+* ``files_enum_ratio_vs_rpcclient``: per-call time of one listing of the open files of a server
+  whose sessions (100 by default, from several holder processes) hold 1000 open files in all,
+  warm on both sides, as for the sessions: the collection's backend (``open_transport`` once,
+  then ``enumerate_files(None, None)`` K times: one NetrFileEnum at level 3) against
+  ``rpcclient -c "netfileenum; ..."`` (level 3, no path or user filter; slope between K and 1
+  commands). Both must list every held file, and the same paths.
 * ``enum_peak_rss_mb``: peak RSS of the largest process of a whole ``ansible localhost -m
   lanman.server.netsession_info`` run listing that server (the summed tree is under ``raw``).
 * ``close_500_seconds``: wall time of one ``netsession_delete`` run closing 500 (client, user)
@@ -50,7 +56,7 @@ from tests.bench._common import (
     ADMIN, BIN, COLLECTIONS, REPO, USER, connection_args, median, module_params, rpcclient_argv,
 )
 from tests.bench._winrm_leg import bench_winrm
-from tests.lab.holder import SessionHolder, SessionSpec
+from tests.lab.holder import ACCESS_MODES, FileSpec, SessionHolder, SessionSpec
 from tests.lab.samba import SambaServer, allocate_server_address, stop_server_at
 
 RESULTS = REPO / 'bench-results.json'
@@ -60,12 +66,13 @@ WORK_PREFIX = 'lanman-bench-'
 TARGETS = {  # key: (target, limit); lower is better for every one of them
     'fleet_ratio_vs_ping': (1.0, 1.3),
     'enum_ratio_vs_rpcclient': (1.5, 1.5),
+    'files_enum_ratio_vs_rpcclient': (1.5, 1.5),
     'enum_peak_rss_mb': (100, 100),
     'close_500_seconds': (3.0, 3.0),
     'round_trips_vs_rpcclient': (1.0, 1.0),
     'winrm_close_100_vs_1': (2.0, 2.0),
 }
-SECTIONS = ('fleet', 'enum', 'rss', 'close', 'trips', 'winrm')
+SECTIONS = ('fleet', 'enum', 'rss', 'close', 'files', 'trips', 'winrm')
 _ANSIBLE_TIMEOUT = 300
 _RPCCLIENT_TIMEOUT = 120
 
@@ -156,10 +163,13 @@ class Lab:
         return server
 
     def hold(self, server: SambaServer, sources: list[str]) -> SessionHolder:
-        holder = SessionHolder(server.address, 445, [SessionSpec(source, *USER) for source in sources],
-                               label='lanman-bench')
+        return self.hold_specs(server, [SessionSpec(source, *USER) for source in sources])
+
+    def hold_specs(self, server: SambaServer, specs: list[SessionSpec],
+                   timeout: float | None = None) -> SessionHolder:
+        holder = SessionHolder(server.address, 445, specs, label='lanman-bench')
         self.holders.append(holder)
-        holder.start()
+        holder.start(timeout)
         return holder
 
     def close(self) -> None:
@@ -327,6 +337,85 @@ def bench_close(server: SambaServer, work: Path, pairs: int, sessions: int, reps
                                    'beyond_startup_seconds': wall - startup_value}}
 
 
+# -- 3b. listing 1000 open files ------------------------------------------------------------
+def file_specs(sessions: int, files_per_session: int) -> list[SessionSpec]:
+    """``sessions`` sessions of the lab user, each from its own address (127.0.220.1 and on),
+    holding ``files_per_session`` files: read, write and read/write handles in turn, some with
+    byte-range locks (the holder names the files, uniquely)."""
+    return [SessionSpec(f'127.0.{220 + index // 250}.{1 + index % 250}', *USER,
+                        files=tuple(FileSpec(access=ACCESS_MODES[(index + number) % len(ACCESS_MODES)],
+                                             locks=(index + number) % 3)
+                                    for number in range(files_per_session)))
+            for index in range(sessions)]
+
+
+def rpcclient_paths(output: str) -> list[str]:
+    """The entries of ``netfileenum`` output: rpcclient prints each file's path on a line."""
+    return [line.strip() for line in output.splitlines() if line.strip()]
+
+
+def bench_files(server: SambaServer, held: int, reps: int, calls: int) -> dict[str, Any]:
+    from ansible_collections.lanman.server.plugins.module_utils._open_files import FileFilters, list_files
+    from ansible_collections.lanman.server.plugins.module_utils._tasks import open_transport
+
+    params = module_params('FILE_INFO_ARGUMENT_SPEC', **connection_args(server.address))
+    ours_per_call: list[float] = []
+    ours_calls: list[float] = []
+    rpc_per_call: list[float] = []
+    rpc_raw: list[dict[str, float]] = []
+    list_files_calls: list[float] = []
+    with open_transport(params) as transport:
+        def ours(count: int) -> float:
+            started = time.perf_counter()
+            for _call in range(count):
+                one = time.perf_counter()
+                found = transport.enumerate_files(None, None)
+                ours_calls.append(time.perf_counter() - one)
+                if len(found) != held:
+                    raise RuntimeError(f"NetrFileEnum listed {len(found)} open files, expected {held}")
+            return (time.perf_counter() - started) / count
+
+        def rpcclient(count: int) -> tuple[float, list[str]]:
+            started = time.perf_counter()
+            done = subprocess.run(rpcclient_argv(server.address, '; '.join(['netfileenum'] * count)),
+                                  capture_output=True, text=True, timeout=_RPCCLIENT_TIMEOUT, check=False)
+            elapsed = time.perf_counter() - started
+            paths = rpcclient_paths(done.stdout)
+            if done.returncode != 0 or len(paths) != count * held:
+                raise RuntimeError(f"rpcclient netfileenum x{count}: rc {done.returncode}, {len(paths)} lines, "
+                                   f"expected {count * held}\n{done.stdout[:1000]}{done.stderr[-2000:]}")
+            return elapsed, paths
+
+        ours(2)  # warm
+        _seconds, rpc_paths = rpcclient(1)
+        our_paths = sorted((entry['pathname'] or '').rstrip('\x00') for entry in transport.enumerate_files(None, None))
+        if sorted(rpc_paths) != our_paths:
+            missing = sorted(set(rpc_paths) ^ set(our_paths))
+            raise RuntimeError(f"rpcclient and the collection list different files: {missing[:5]} ...")
+        ours_calls.clear()
+        for _rep in range(reps):
+            many, one = rpcclient(calls)[0], rpcclient(1)[0]
+            rpc_raw.append({'k': calls, 'seconds_k': many, 'seconds_1': one})
+            rpc_per_call.append((many - one) / (calls - 1))
+            ours_per_call.append(ours(calls))
+        # For scale: what netfile_info does, listing every file and each one's client.
+        everything = FileFilters(file_id=None, path=None, path_prefix=None, username=None)
+        for _call in range(5):
+            one = time.perf_counter()
+            listing = list_files(transport, everything)
+            list_files_calls.append(time.perf_counter() - one)
+            if len(listing.files) != held:
+                raise RuntimeError(f"list_files found {len(listing.files)} open files, expected {held}")
+    ours_value, rpc_value = median(ours_per_call), median(rpc_per_call)
+    log(f"open files listing of {held}: ours {ours_value * 1000:.1f} ms/call, rpcclient {rpc_value * 1000:.1f} ms/call")
+    return {'ratio': ours_value / rpc_value, 'raw': {
+        'open_files': held, 'level': 3, 'calls_per_rep': calls,
+        'ours_seconds_per_call': ours_per_call, 'ours_call_median_seconds': median(ours_calls),
+        'rpcclient_seconds_per_call': rpc_per_call, 'rpcclient_runs': rpc_raw,
+        'median_seconds_per_call': {'ours': ours_value, 'rpcclient': rpc_value},
+        'list_files_seconds': list_files_calls, 'list_files_median_seconds': median(list_files_calls)}}
+
+
 # -- 4. round trips in a private network namespace ------------------------------------------
 def bench_round_trips(work: Path, address: str, delay_ms: int, reps: int) -> dict[str, Any]:
     name = f'{NETNS_PREFIX}{os.getpid()}'
@@ -362,6 +451,8 @@ def main() -> int:
     parser.add_argument('--reps', type=int, default=5, help='interleaved repetitions of the fleet runs')
     parser.add_argument('--sessions', type=int, default=1000, help='live sessions on the big server')
     parser.add_argument('--calls', type=int, default=20, help='enumerations per repetition (K)')
+    parser.add_argument('--open-files', type=int, default=1000, help='open files held on the files server')
+    parser.add_argument('--file-sessions', type=int, default=100, help='sessions holding those files')
     parser.add_argument('--delay-ms', type=int, default=20, help='netem delay on the namespace lo')
     parser.add_argument('--output', type=Path, default=RESULTS)
     parser.add_argument('--only', default=','.join(SECTIONS),
@@ -378,6 +469,8 @@ def main() -> int:
     if options.sessions % 2:
         parser.error('--sessions must be even (two sessions per client address)')
     pairs = options.sessions // 2
+    if not 0 < options.file_sessions <= 1000 or options.open_files % options.file_sessions:
+        parser.error('--open-files must be a multiple of --file-sessions (1 .. 1000)')
     if pairs > 1000:
         parser.error('--sessions at most 2000')
     started = time.monotonic()
@@ -393,6 +486,7 @@ def main() -> int:
         fleet_addresses = [f'{prefix}.{int(first) + index}' for index in range(options.hosts)]
         big_address = allocate_server_address()
         netns_address = allocate_server_address()  # only for unique per-server Unix group names
+        files_address = allocate_server_address() if 'files' in only else None
         big_needed = bool(only & {'enum', 'rss', 'close'})
         hosts = options.hosts if 'fleet' in only else 0
         log(f"starting {hosts} + {int(big_needed)} Samba servers")
@@ -438,6 +532,22 @@ def main() -> int:
             results['close_500_ansible_startup_seconds'] = close['raw']['ansible_startup_median_seconds']
             results['raw']['close'] = close['raw']
         lab.close()
+
+        if files_address is not None:
+            # Its own server, started once the big one is gone: sessions that hold files, from
+            # several holder processes (one smbd process per session).
+            files_server = lab.server('files', files_address)
+            specs = file_specs(options.file_sessions, options.open_files // options.file_sessions)
+            per_holder = -(-len(specs) // 4)
+            for start in range(0, len(specs), per_holder):  # one after the other: opening is slower at once
+                part = specs[start:start + per_holder]
+                lab.hold_specs(files_server, part, timeout=30 + 0.1 * sum(len(spec.held_files) for spec in part))
+            log(f"{options.open_files} open files held by {options.file_sessions} sessions after "
+                f"{time.monotonic() - started:.0f} s")
+            files = bench_files(files_server, options.open_files, 5, options.calls)
+            results['files_enum_ratio_vs_rpcclient'] = files['ratio']
+            results['raw']['files'] = files['raw']
+            lab.close()
 
         if 'winrm' in only:
             winrm = bench_winrm(3, log)
