@@ -262,8 +262,6 @@ def test_report_without_open_files(servers, clients, playbook, tmp_path):
     assert 'Open files were not listed.' in (out / 'sessions.html').read_text()
 
 
-
-
 def test_browser_check_sees_script_errors(tmp_path):
     broken = tmp_path / 'broken.html'
     broken.write_text('<html><body><script>undefinedFunction();</script></body></html>')
