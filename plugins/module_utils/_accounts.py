@@ -75,17 +75,23 @@ def reported_account(value: str | None) -> AccountName | None:
 
 def check_name_text(option: str, value: str, kind: str) -> None:
     """What every name must be: not blank, no controls or invisible characters, no padding."""
+    check_text(option, value, f"{kind} name", f"(to Samba an empty {kind} name means any {kind}); "
+                                              f"leave the option out to match any {kind}")
+
+
+def check_text(option: str, value: str, what: str, if_empty: str) -> None:
+    """What every filter text must be: not blank (``if_empty`` says why and what to do instead),
+    no controls or invisible characters, no white space around it."""
     if not value.strip():
-        raise OptionError(option, f"must not be empty (to Samba an empty {kind} name means any "
-                                  f"{kind}); leave the option out to match any {kind}")
+        raise OptionError(option, f"must not be empty or blank {if_empty}")
     hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
     if hidden:
         raise OptionError(option, f"{value!r} contains a control character, NUL or invisible "
                                   f"character (U+{ord(hidden[0]):04X}); allowed: printable "
                                   "characters only")
     if value != value.strip():
-        raise OptionError(option, f"{value!r} begins or ends with white space; give the {kind} "
-                                  "name without it")
+        raise OptionError(option, f"{value!r} begins or ends with white space; give the {what} "
+                                  "without it")
 
 
 def check_account(option: str, value: str) -> AccountName:

@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 
 from ._accounts import AccountName, reported_account
 from ._errors import (
-    ERROR_FILE_NOT_FOUND, NERR_FILE_ID_NOT_FOUND, RPC_S_PROTOCOL_ERROR, NetSessionError, OptionError,
+    ERROR_FILE_NOT_FOUND, NERR_FILE_ID_NOT_FOUND, NetSessionError, OptionError,
 )
-from ._operations import list_sessions
+from ._operations import list_sessions, settle_all
 from ._transport import SessionTransport
 
 __all__ = ['FILE_KEYS', 'PERMISSION_NAMES', 'FileFilters', 'FileListing', 'list_files',
@@ -196,28 +196,22 @@ def close_files(transport: SessionTransport, files: Sequence[dict[str, Any]], fi
         return FileCloseReport(list(files) if check_mode else [], [], [], [])
     closed: list[dict[str, Any]] = []
     gone: list[dict[str, Any]] = []
-    pending = list(files)
-    settled = 0  # of pending: closed or found gone
+
+    def take(rec: dict[str, Any], refusal: NetSessionError | None) -> None:
+        if refusal is None:
+            closed.append(rec)
+        elif refusal.code in _GONE:
+            gone.append(rec)
+        else:
+            raise refusal
+
     try:
-        while pending:  # bounded: each round settles at least one file, or raises
-            settled = 0
-            # Not strict: the transport stops answering after a refusal.
-            for rec, refusal in zip(pending, transport.close_files([rec['id'] for rec in pending]),
-                                    strict=False):
-                if refusal is None:
-                    closed.append(rec)
-                elif refusal.code in _GONE:
-                    gone.append(rec)
-                else:
-                    raise refusal
-                settled += 1
-            if not settled:
-                raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetFileClose',
-                                      server=transport.server, detail='no file was answered')
-            pending, settled = pending[settled:], 0
+        settle_all(files, lambda recs: transport.close_files([rec['id'] for rec in recs]), take,
+                   operation='NetFileClose', server=transport.server)
         lingering = _still_listed(transport, closed, filters)
     except NetSessionError as error:
-        error.partial = {'closed': closed, 'already_gone': gone, 'not_closed': pending[settled:]}
+        error.partial = {'closed': closed, 'already_gone': gone,
+                         'not_closed': error.partial.get('not_settled', [])}
         raise
     if not lingering:
         return FileCloseReport(closed, gone, [], [])

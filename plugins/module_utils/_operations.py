@@ -9,8 +9,8 @@ module's own session and the partial-close report live here, written once for ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from ._accounts import AccountName, reported_account
 from ._errors import (
@@ -19,10 +19,12 @@ from ._errors import (
 )
 from ._own_session import hide_own_session
 from ._records import levels_to_try, make_record, matches, needs_same_right, unc_client_name
-from ._selection import Selection
+from ._selection import Pair, Selection
 from ._transport import SessionTransport, Step
 
-__all__ = ['Enumeration', 'fallback_plan', 'list_sessions', 'CloseReport', 'close_pairs']
+__all__ = ['Enumeration', 'fallback_plan', 'list_sessions', 'CloseReport', 'close_pairs', 'settle_all']
+
+T = TypeVar('T')
 
 # [MS-SRVS] 3.1.4.5: "no session matches the filter" on Windows; an empty answer, not a failure.
 _NO_MATCH = (NERR_CLIENT_NAME_NOT_FOUND, NERR_USER_NOT_FOUND)
@@ -111,32 +113,53 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
         return _close_user(transport, selection, one_call_username, level)
     closed: list[dict[str, Any]] = []
     gone: list[dict[str, Any]] = []
-    pending = list(selection.to_close)
-    settled = 0  # of pending: closed or found gone
+
+    def take(item: tuple[Pair, list[dict[str, Any]]], refusal: NetSessionError | None) -> None:
+        pair, members = item
+        if refusal is None:
+            closed.extend(members)
+        elif _gone(transport, refusal, client=pair.client, username=pair.username, level=level):
+            gone.extend(members)
+        else:
+            raise refusal
+
     try:
-        while pending:  # bounded: each round settles at least one pair, or raises
-            settled = 0
-            pairs = [(unc_client_name(pair.client), pair.username) for pair, _members in pending]
-            # Not strict: the transport stops answering after a refusal.
-            for (pair, members), refusal in zip(pending, transport.delete(pairs), strict=False):
-                if refusal is None:
-                    closed.extend(members)
-                elif _gone(transport, refusal, client=pair.client, username=pair.username, level=level):
-                    gone.extend(members)
-                else:
-                    raise refusal
-                settled += 1
-            if not settled:
-                raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetSessionDel',
-                                      server=transport.server, detail='no pair was answered')
-            pending, settled = pending[settled:], 0
+        settle_all(selection.to_close, lambda items: transport.delete(
+            [(unc_client_name(pair.client), pair.username) for pair, _members in items]), take,
+            operation='NetSessionDel', server=transport.server)
     except NetSessionError as error:
         # Whatever failed (a close, the check whether a pair is gone, the transport in the
         # middle of the pairs): say exactly what was done before it.
         error.partial = {'closed': closed, 'already_gone': gone,
-                         'not_closed': [rec for _pair, rest in pending[settled:] for rec in rest]}
+                         'not_closed': [rec for _pair, rest in error.partial['not_settled'] for rec in rest]}
         raise
     return CloseReport(closed, gone)
+
+
+def settle_all(items: Sequence[T], send: Callable[[list[T]], Iterable[NetSessionError | None]],
+               take: Callable[[T, NetSessionError | None], None], *, operation: str, server: str) -> None:
+    """Send every item at once and hand each answer to ``take``, which files it or raises the
+    refusal; when the transport stopped answering after a refusal ``take`` let pass (an item
+    found gone), the rest are sent again. Bounded: each round settles at least one item.
+
+    A NetSessionError leaves with ``partial['not_settled']``: the items not settled before it.
+    """
+    pending = list(items)
+    settled = 0
+    try:
+        while pending:
+            settled = 0
+            # Not strict: the transport stops answering after a refusal.
+            for item, refusal in zip(pending, send(pending), strict=False):
+                take(item, refusal)
+                settled += 1
+            if not settled:
+                raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=server,
+                                      detail='the server answered for none of them')
+            pending, settled = pending[settled:], 0
+    except NetSessionError as error:
+        error.partial = {'not_settled': pending[settled:]}
+        raise
 
 
 def _close_user(transport: SessionTransport, selection: Selection, username: str,

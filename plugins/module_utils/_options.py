@@ -14,11 +14,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ._accounts import INVISIBLE_CATEGORIES, AccountName, check_account, check_name_text
+from ._accounts import AccountName, check_account, check_name_text, check_text
 from ._errors import OptionError
 from ._open_files import FileFilters
 from ._records import LEVEL_CHOICES, level_has_username
@@ -344,16 +343,7 @@ class FileCloseOptions(NamedTuple):
 
 
 def _check_path(option: str, value: str) -> str:
-    if not value.strip():
-        raise OptionError(option, "must not be empty or blank; leave the option out to match any path")
-    hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
-    if hidden:
-        raise OptionError(option, f"{value!r} contains a control character, NUL or invisible "
-                                  f"character (U+{ord(hidden[0]):04X}); allowed: printable "
-                                  "characters only")
-    if value != value.strip():
-        raise OptionError(option, f"{value!r} begins or ends with white space; give the path "
-                                  "without it")
+    check_text(option, value, 'path', '(leave the option out to match any path)')
     if len(value) > _MAX_PATH_LENGTH:
         raise OptionError(option, f"is {len(value)} characters long; at most {_MAX_PATH_LENGTH}")
     return value

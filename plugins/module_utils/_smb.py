@@ -250,36 +250,37 @@ class SmbTransport(SessionTransport):
                               detail=f"still more data after {_MAX_PAGES} pages")
 
     def delete(self, pairs: Sequence[tuple[str | None, str]]) -> Iterator[NetSessionError | None]:
-        # One call per pair, made only when the caller asks for the next answer.
-        for unc_client, username in pairs:
-            request = srvs.NetrSessionDel()
-            request['ServerName'] = NULL
-            request['ClientName'] = _wide(unc_client)
-            request['UserName'] = _wide(username)
-            operation = f"NetrSessionDel ({unc_client or 'NULL'}, {username})"
-            with _failures_as(operation, self.server, self._timeout):
-                status = _status(self._pipe.call(request.opnum, request.getData()))
-            if status == NERR_SUCCESS:
-                yield None
-                continue
-            yield NetSessionError(status, _code_name(status), operation=operation, server=self.server)
-            if status not in DELETE_GOES_ON_AFTER:
-                return
+        def calls() -> Iterator[tuple[str, Any]]:
+            for unc_client, username in pairs:
+                call = srvs.NetrSessionDel()
+                call['ServerName'] = NULL
+                call['ClientName'] = _wide(unc_client)
+                call['UserName'] = _wide(username)
+                yield f"NetrSessionDel ({unc_client or 'NULL'}, {username})", call
+
+        return self._each(calls(), DELETE_GOES_ON_AFTER)
 
     def close_files(self, file_ids: Sequence[int]) -> Iterator[NetSessionError | None]:
-        # One call per id, made only when the caller asks for the next answer.
-        for file_id in file_ids:
-            call = srvs.NetrFileClose()
-            call['ServerName'] = NULL
-            call['FileId'] = file_id
-            operation = f"NetrFileClose ({file_id})"
+        def calls() -> Iterator[tuple[str, Any]]:
+            for file_id in file_ids:
+                call = srvs.NetrFileClose()
+                call['ServerName'] = NULL
+                call['FileId'] = file_id
+                yield f"NetrFileClose ({file_id})", call
+
+        return self._each(calls(), FILE_CLOSE_GOES_ON_AFTER)
+
+    def _each(self, calls: Iterator[tuple[str, Any]], goes_on: frozenset[int]) -> Iterator[NetSessionError | None]:
+        """One call at a time, made only when the caller asks for the next answer: None once
+        done, else the refusal; stops after a refusal whose status is not in ``goes_on``."""
+        for operation, call in calls:
             with _failures_as(operation, self.server, self._timeout):
                 status = _status(self._pipe.call(call.opnum, call.getData()))
             if status == NERR_SUCCESS:
                 yield None
                 continue
             yield NetSessionError(status, _code_name(status), operation=operation, server=self.server)
-            if status not in FILE_CLOSE_GOES_ON_AFTER:
+            if status not in goes_on:
                 return
 
     def close(self) -> None:

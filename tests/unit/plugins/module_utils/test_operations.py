@@ -215,7 +215,7 @@ def test_a_close_answered_for_no_pair_fails_instead_of_looping():
     _found, selection = _selection(transport)
     with pytest.raises(NetSessionError) as caught:
         close_pairs(transport, selection, level=1, check_mode=False)
-    assert caught.value.detail == 'no pair was answered' and len(caught.value.partial['not_closed']) == 2
+    assert caught.value.detail == 'the server answered for none of them' and len(caught.value.partial['not_closed']) == 2
     assert [batch for batch in transport.batches if batch[0] == 'delete'] == [('delete', 2)]
 
 
