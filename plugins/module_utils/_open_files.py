@@ -108,7 +108,7 @@ def matches(record: Mapping[str, Any], filters: FileFilters) -> bool:
 def list_files(transport: SessionTransport, filters: FileFilters, *,
                find_clients: bool = True) -> FileListing:
     """The server's open files that match every filter, each with its session's client where
-    that can be told: the user has sessions from exactly one client (``_owner_clients``).
+    that can be told: the user has sessions from exactly one client (``_clients_by_user``).
 
     The server is sent the path filter as BasePath (Windows narrows its answer by it; Samba
     ignores it) but not the user name, which Samba reads as a Unix name: every filter is
@@ -121,40 +121,39 @@ def list_files(transport: SessionTransport, filters: FileFilters, *,
     warnings: list[str] = []
     if records and find_clients:
         try:
-            owners = _owner_clients(transport)
+            clients_by_user = _clients_by_user(transport)
         except NetSessionError as error:
             warnings.append(f"the client of each file is unknown: listing the sessions failed ({error})")
         else:
             for rec in records:
-                rec['client'] = _client_of(owners, rec)
+                rec['client'] = _client_of(clients_by_user, rec)
     return FileListing(records, id_counts, warnings)
 
 
-def _owner_clients(transport: SessionTransport) -> list[tuple[AccountName, str | None]]:
-    """For each user with sessions: the one client they come from, or None if several.
+def _clients_by_user(transport: SessionTransport) -> dict[AccountName, set[str]]:
+    """Every user with sessions (names without regard to case) and the clients they come from.
 
     NetrFileEnum does not say which session holds a file; a user connected from one client
     holds all of their files from there. Files a user holds from several clients, or through
     a durable handle whose session is gone, get no client.
     """
-    sessions = list_sessions(transport, level='auto', client=None, username=None,
-                             need_username=True).sessions
-    clients: dict[tuple[str, str | None], set[str]] = {}
-    for rec in sessions:
+    clients: dict[AccountName, set[str]] = {}
+    for rec in list_sessions(transport, level='auto', client=None, username=None,
+                             need_username=True).sessions:
         if rec['username']:
-            key = (rec['username'].casefold(), rec['domain'].casefold() if rec['domain'] else None)
-            clients.setdefault(key, set()).add(rec['client'])
-    return [(AccountName(name, domain), next(iter(names)) if len(names) == 1 else None)
-            for (name, domain), names in clients.items()]
+            account = AccountName(rec['username'].casefold(), (rec['domain'] or '').casefold() or None)
+            clients.setdefault(account, set()).add(rec['client'])
+    return clients
 
 
-def _client_of(owners: Sequence[tuple[AccountName, str | None]], record: Mapping[str, Any]) -> str | None:
-    """The client of a file's user: the one client of every session the user's name matches."""
+def _client_of(clients_by_user: Mapping[AccountName, set[str]], record: Mapping[str, Any]) -> str | None:
+    """The one client of every session whose user is the file's user, else None."""
     if not record['username']:
         return None
     account = AccountName(record['username'], record['domain'])
-    found = {client for owner, client in owners
-             if account.matches(owner.name, owner.domain) or owner.matches(account.name, account.domain)}
+    found: set[str] = set().union(*(
+        clients for owner, clients in clients_by_user.items()
+        if account.matches(owner.name, owner.domain) or owner.matches(account.name, account.domain)))
     return found.pop() if len(found) == 1 else None
 
 

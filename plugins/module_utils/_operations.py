@@ -19,7 +19,7 @@ from ._errors import (
 )
 from ._own_session import hide_own_session
 from ._records import levels_to_try, make_record, matches, needs_same_right, unc_client_name
-from ._selection import Pair, Selection
+from ._selection import Selection
 from ._transport import SessionTransport, Step
 
 __all__ = ['Enumeration', 'fallback_plan', 'list_sessions', 'CloseReport', 'close_pairs', 'settle_all']
@@ -109,29 +109,35 @@ def close_pairs(transport: SessionTransport, selection: Selection, *, level: int
     """
     if check_mode:
         return CloseReport([rec for _pair, members in selection.to_close for rec in members], [])
-    if one_call_username is not None:
-        return _close_user(transport, selection, one_call_username, level)
+    # (client or None, user name, the records it closes): with no client, NetSessionDel closes
+    # every session of the user, which is every selected pair (see _selection.one_call_username).
+    calls: list[tuple[str | None, str, list[dict[str, Any]]]] = \
+        [(None, one_call_username, [rec for _pair, recs in selection.to_close for rec in recs])] \
+        if one_call_username is not None \
+        else [(pair.client, pair.username, members) for pair, members in selection.to_close]
     closed: list[dict[str, Any]] = []
     gone: list[dict[str, Any]] = []
 
-    def take(item: tuple[Pair, list[dict[str, Any]]], refusal: NetSessionError | None) -> None:
-        pair, members = item
+    def take(call: tuple[str | None, str, list[dict[str, Any]]], refusal: NetSessionError | None) -> None:
+        client, username, members = call
         if refusal is None:
             closed.extend(members)
-        elif _gone(transport, refusal, client=pair.client, username=pair.username, level=level):
+        elif _gone(transport, refusal, client=client, username=username, level=level):
             gone.extend(members)
         else:
             raise refusal
 
     try:
-        settle_all(selection.to_close, lambda items: transport.delete(
-            [(unc_client_name(pair.client), pair.username) for pair, _members in items]), take,
+        settle_all(calls, lambda pending: transport.delete(
+            [(unc_client_name(client) if client is not None else None, username)
+             for client, username, _members in pending]), take,
             operation='NetSessionDel', server=transport.server)
     except NetSessionError as error:
         # Whatever failed (a close, the check whether a pair is gone, the transport in the
         # middle of the pairs): say exactly what was done before it.
         error.partial = {'closed': closed, 'already_gone': gone,
-                         'not_closed': [rec for _pair, rest in error.partial['not_settled'] for rec in rest]}
+                         'not_closed': [rec for _client, _user, rest in error.partial['not_settled']
+                                        for rec in rest]}
         raise
     return CloseReport(closed, gone)
 
@@ -159,25 +165,6 @@ def settle_all(items: Sequence[T], send: Callable[[list[T]], Iterable[NetSession
             pending, settled = pending[settled:], 0
     except NetSessionError as error:
         error.partial = {'not_settled': pending[settled:]}
-        raise
-
-
-def _close_user(transport: SessionTransport, selection: Selection, username: str,
-                level: int) -> CloseReport:
-    """Every selected pair is the user's (see _selection.one_call_username): one call closes them all."""
-    members = [rec for _pair, recs in selection.to_close for rec in recs]
-    try:
-        refusal = next(iter(transport.delete([(None, username)])))
-        if refusal is None:
-            return CloseReport(members, [])
-        if _gone(transport, refusal, client=None, username=username, level=level):
-            return CloseReport([], members)
-        raise refusal
-    except StopIteration:
-        raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation='NetSessionDel',
-                              server=transport.server, detail='no pair was answered') from None
-    except NetSessionError as error:
-        error.partial = {'closed': [], 'already_gone': [], 'not_closed': members}
         raise
 
 

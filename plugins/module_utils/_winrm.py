@@ -347,19 +347,10 @@ class WinrmTransport(SessionTransport):
         return attempts
 
     def delete(self, pairs: Sequence[tuple[str | None, str]]) -> Iterator[NetSessionError | None]:
-        # Every pair in one PowerShell process; the shim stops where DELETE_GOES_ON_AFTER says.
-        operation = f"NetSessionDel ({len(pairs)} pair{'s' if len(pairs) != 1 else ''})"
-        answer = self._call(operation, {'operation': 'delete', 'pairs': [
+        return self._each({'operation': 'delete', 'pairs': [
             {'client': unc_client, 'username': username} for unc_client, username in pairs]},
-            outcome_unknown=True)
-        statuses = _answered_in_order(answer, len(pairs), DELETE_GOES_ON_AFTER)
-        if statuses is None:
-            raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
-                                  detail='the shim answered something other than a status per pair')
-        for (unc_client, username), status in zip(pairs, statuses, strict=False):
-            yield None if status == 0 else NetSessionError(
-                status, None, operation=f"NetSessionDel ({unc_client or 'NULL'}, {username})",
-                server=self.server)
+            [f"NetSessionDel ({unc_client or 'NULL'}, {username})" for unc_client, username in pairs],
+            DELETE_GOES_ON_AFTER, 'NetSessionDel', 'pair')
 
     def enumerate_files(self, base_path: str | None, username: str | None) -> list[dict[str, Any]]:
         operation = 'NetFileEnum (level 3)'
@@ -375,32 +366,29 @@ class WinrmTransport(SessionTransport):
         return entries
 
     def close_files(self, file_ids: Sequence[int]) -> Iterator[NetSessionError | None]:
-        # Every file in one PowerShell process; the shim stops where FILE_CLOSE_GOES_ON_AFTER says.
-        operation = f"NetFileClose ({len(file_ids)} file{'s' if len(file_ids) != 1 else ''})"
-        answer = self._call(operation, {'operation': 'close_files', 'ids': list(file_ids)},
-                            outcome_unknown=True)
-        statuses = _answered_in_order(answer, len(file_ids), FILE_CLOSE_GOES_ON_AFTER)
-        if statuses is None:
+        return self._each({'operation': 'close_files', 'ids': list(file_ids)},
+                          [f"NetFileClose ({file_id})" for file_id in file_ids],
+                          FILE_CLOSE_GOES_ON_AFTER, 'NetFileClose', 'file')
+
+    def _each(self, request: Mapping[str, Any], operations: Sequence[str], goes_on: frozenset[int],
+              call: str, noun: str) -> Iterator[NetSessionError | None]:
+        """Every item of ``request`` in one PowerShell process, answered as the interface says:
+        the shim goes on past a status in ``goes_on`` and stops after any other. ``operations``
+        names each item's own call, for its refusal."""
+        operation = f"{call} ({len(operations)} {noun}{'s' if len(operations) != 1 else ''})"
+        statuses = self._call(operation, request, outcome_unknown=True).get('statuses', [])
+        # One status per item, in order, ending early only after a status that does not go on.
+        if not (_numbers(statuses) and 0 < len(statuses) <= len(operations)
+                and all(status in goes_on for status in statuses[:-1])
+                and (len(statuses) == len(operations) or statuses[-1] not in goes_on)):
             raise NetSessionError(RPC_S_PROTOCOL_ERROR, None, operation=operation, server=self.server,
-                                  detail='the shim answered something other than a status per file')
-        for file_id, status in zip(file_ids, statuses, strict=False):
-            yield None if status == 0 else NetSessionError(
-                status, None, operation=f"NetFileClose ({file_id})", server=self.server)
+                                  detail=f"the shim answered something other than a status per {noun}")
+        return iter([None if status == 0 else NetSessionError(status, None, operation=item, server=self.server)
+                     for item, status in zip(operations, statuses, strict=False)])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._protocol.close_shell(self._shell_id)
-
-
-def _answered_in_order(answer: Mapping[str, Any], asked: int, goes_on: frozenset[int]) -> list[int] | None:
-    """The shim's statuses for a list of ``asked`` items, if they are what it may answer: one per
-    item, in order, ending early only after a status that does not go on; else None."""
-    statuses = answer.get('statuses', [])
-    if not (_numbers(statuses) and 0 < len(statuses) <= asked
-            and all(status in goes_on for status in statuses[:-1])
-            and (len(statuses) == asked or statuses[-1] not in goes_on)):
-        return None
-    return list(statuses)
 
 
 def _numbers(value: Any) -> bool:
